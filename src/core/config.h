@@ -1,0 +1,147 @@
+/*
+ * config.h - the loaded configuration: a tree of plain structs made once at
+ * start (from YAML with ${ENV} expansion, or the embedded default) and then
+ * only read, from every worker thread, until it is freed at exit.
+ *
+ * Everything hangs off config->pool and dies with config_free().
+ */
+#ifndef GENAIOPS_CONFIG_H
+#define GENAIOPS_CONFIG_H
+
+#include "common.h"
+#include "err.h"
+#include "pool.h"
+
+typedef enum provider_type {
+    PROVIDER_OPENAI = 0, /* OpenAI and every OpenAI-compatible server */
+    PROVIDER_AZURE,
+    PROVIDER_ANTHROPIC,
+    PROVIDER_SIMULATOR,
+} provider_type;
+
+/* Options of the built-in simulator provider (all times in milliseconds). */
+typedef struct sim_options {
+    const char *default_mode;   /* "echo" unless set */
+    long latency_ms;            /* before the response (non-streamed) or first byte */
+    long ttft_ms;               /* time to first token when streaming */
+    long token_ms;              /* pace between streamed tokens */
+    long max_tokens;            /* default answer length for lorem: 64 */
+    double error_rate;          /* 0..1: fraction of requests failing with error_status */
+    int error_status;           /* 500 by default */
+    unsigned long seed;         /* for error_rate and lorem */
+    const char **canned;        /* canned answers, cycled deterministically */
+    size_t ncanned;
+} sim_options;
+
+typedef struct cfg_header {
+    const char *name;
+    const char *value;
+} cfg_header;
+
+typedef struct cfg_provider {
+    const char *name;
+    provider_type type;
+    const char *base_url;       /* no trailing slash; defaults per type */
+    const char *api_key;        /* may be NULL */
+    const char *api_version;    /* azure: api-version query; anthropic: anthropic-version header */
+    long connect_timeout_ms;    /* default 5000 */
+    long timeout_ms;            /* total, default 600000 */
+    int max_retries;            /* default 2 */
+    cfg_header *headers;        /* extra headers sent upstream */
+    size_t nheaders;
+    sim_options sim;            /* type == PROVIDER_SIMULATOR */
+    int line;                   /* where it was defined, 0 for the default */
+} cfg_provider;
+
+typedef struct cfg_model {
+    const char *name;           /* what clients send as "model" */
+    const char *provider;       /* a cfg_provider name */
+    const char *upstream_model; /* name sent upstream; NULL = same as name */
+    const char **fallbacks;     /* ordered model names (configured or PROVIDER/MODEL) */
+    size_t nfallbacks;
+    int line;
+} cfg_model;
+
+typedef struct cfg_deployment {
+    const char *name;
+    const char *model;          /* the model (or PROVIDER/MODEL) it serves */
+    int line;
+} cfg_deployment;
+
+typedef struct cfg_server {
+    const char *listen;         /* "127.0.0.1:8080" */
+    int workers;                /* 0 = one per core */
+    const char *admin_key;      /* NULL = none */
+    bool insecure;              /* allow a non-loopback listen without admin key */
+    size_t max_header_bytes;    /* 16 KiB: request line + headers */
+    size_t max_headers;         /* 64 */
+    size_t max_body_bytes;      /* 8 MiB */
+    size_t max_connections;     /* 10000 per process */
+    long header_timeout_ms;     /* 10000: whole head must arrive in this time */
+    long body_timeout_ms;       /* 30000: between body reads */
+    long idle_timeout_ms;       /* 60000: keep-alive idle */
+    long shutdown_timeout_ms;   /* 30000: drain deadline on SIGTERM */
+    size_t max_stream_buffer;   /* 1 MiB: buffered upstream bytes before pausing it */
+} cfg_server;
+
+typedef struct cfg_retry {
+    int max_retries;            /* default for providers that do not set theirs: 2 */
+    long base_ms;               /* 200 */
+    long max_ms;                /* 8000 */
+} cfg_retry;
+
+typedef struct cfg_log {
+    const char *level;          /* "info" */
+    const char *format;         /* "text" or "json" */
+} cfg_log;
+
+typedef struct config {
+    pool *pool;
+    const char *path;           /* file it came from, NULL for the default */
+    cfg_server server;
+    cfg_log log;
+    cfg_retry retry;
+    const char *store_url;      /* "sqlite://./genaiops.db" */
+    cfg_provider *providers;
+    size_t nproviders;
+    cfg_model *models;
+    size_t nmodels;
+    cfg_deployment *deployments;
+    size_t ndeployments;
+} config;
+
+/* One problem found while loading: "FILE:LINE: key.path: message". */
+typedef struct config_diag {
+    int line;                   /* 1-based, 0 when unknown */
+    int column;
+    const char *path;           /* key path such as "providers[1].base_url" */
+    const char *message;
+    bool warning;
+} config_diag;
+
+typedef struct config_diags {
+    config_diag *items;         /* heap; freed by config_diags_free */
+    size_t n, cap;
+} config_diags;
+
+/* Loads and validates a YAML file. On success *out is a new config (caller
+ * frees with config_free) and 0 is returned; warnings may still be added to
+ * diags. On failure returns ERR_CONFIG (or ERR_IO) with every error found
+ * in diags and *out NULL. diags may be NULL. */
+err_code config_load_file(const char *path, config **out, config_diags *diags);
+/* Same from bytes in memory; name is used in messages. */
+err_code config_load_string(const char *name, const char *yaml, size_t len, config **out, config_diags *diags);
+/* The embedded default: 127.0.0.1:8080, sqlite://./genaiops.db, provider
+ * "sim" of type simulator. */
+config *config_default(void);
+void config_free(config *c);
+void config_diags_free(config_diags *d);
+/* Writes diags as "name:line:col: error: path: message" lines to f (a FILE *). */
+void config_diags_print(const config_diags *d, const char *name, void *f);
+
+const cfg_provider *config_find_provider(const config *c, sv name);
+const cfg_model *config_find_model(const config *c, sv name);
+const cfg_deployment *config_find_deployment(const config *c, sv name);
+const char *provider_type_name(provider_type t);
+
+#endif
