@@ -1,0 +1,40 @@
+# Thin front for the commands people type; the build itself is CMake's.
+#   make          release build into build/ (build/genaiops)
+#   make demo     build, then serve the embedded default (simulator, ./genaiops.db)
+#   make test     everything CI runs: unit, integration, SDK, sanitizers, short fuzz
+#   make bench    the gateway benchmark beside nginx and Portkey (../shared/bench/peers.sh)
+#   make fuzz     longer fuzz runs of every target (FUZZ_SECONDS=300 by default)
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+
+.PHONY: all build demo test unit asan fuzz bench clean format check-src
+
+all: build
+
+build:
+	@cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@$(MAKE) --no-print-directory -C build -j$(JOBS)
+
+demo: build
+	./build/genaiops serve
+
+unit: build
+	./build/unit_tests
+
+test:
+	@bash scripts/test.sh
+
+asan:
+	@CC=clang cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DSANITIZE=ON >/dev/null
+	@$(MAKE) --no-print-directory -C build-asan -j$(JOBS)
+
+fuzz:
+	@FUZZ_SECONDS=$${FUZZ_SECONDS:-300} bash scripts/fuzz.sh
+
+bench: build
+	@bash bench/gateway.sh
+
+check-src:
+	@bash scripts/check-src.sh
+
+clean:
+	rm -rf build build-asan build-fuzz

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs the Debian packages genaiops needs to build and test, and the npm
+# packages of the SDK tests. As root it runs apt-get; otherwise it prints the
+# command to run. Only what is missing is installed.
+#   scripts/install-deps.sh          build + test dependencies
+#   scripts/install-deps.sh --bench  also nginx and wrk for the benchmarks
+set -euo pipefail
+cd "$(dirname "$0")/.."
+pkgs=(build-essential cmake pkg-config clang llvm libclang-rt-14-dev
+      libuv1-dev libcurl4-openssl-dev libssl-dev ca-certificates libjansson-dev libyaml-dev
+      libsqlite3-dev libpcre2-dev curl)
+command -v node >/dev/null 2>&1 || pkgs+=(nodejs)
+command -v npm >/dev/null 2>&1 || pkgs+=(npm)
+[ "${1:-}" = "--bench" ] && pkgs+=(nginx-light wrk)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then
+    echo "install-deps: installing ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  else
+    echo "install-deps: missing packages; run as root:"
+    echo "  sudo apt-get install -y ${missing[*]}"
+    exit 1
+  fi
+fi
+# The official openai client for the SDK tests (pinned in tests/sdk/package-lock.json).
+if [ -f tests/sdk/package.json ] && [ ! -d tests/sdk/node_modules/openai ]; then
+  echo "install-deps: npm ci in tests/sdk"
+  (cd tests/sdk && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+fi
+echo "install-deps: ok"

@@ -1,0 +1,988 @@
+/*
+ * gateway.c - one request through the data plane:
+ *
+ *   decode -> resolve model -> [attempt: build upstream request in the
+ *   provider's API (translating OpenAI <-> Anthropic when they differ) ->
+ *   upstream call (curl) or simulator playback -> head -> body or stream]
+ *   -> retry with backoff / next fallback on failure -> respond.
+ *
+ * A gw_call lives in the request's pool. The three things that can call
+ * back into it (the upstream call, the simulator playback and the backoff
+ * timer) are all stopped before the request is finished, so no callback
+ * ever sees a freed call. A client that goes away mid-call cancels the
+ * upstream transfer at once (on_abort).
+ *
+ * Streams: once the first byte of a streamed answer has gone to the client
+ * there is no retry; a later failure ends the stream with an error event in
+ * the client's API shape, never a silent cut. A slow client pauses the
+ * upstream transfer (backpressure) when more than server.max_stream_buffer
+ * bytes wait for its socket, and resumes it when they drain.
+ *
+ * The gateway's own time (x-genaiops-overhead-us) is the request's time
+ * minus the time spent waiting on upstreams and backoff.
+ */
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/random.h>
+#include <time.h>
+#include "core/log.h"
+#include "gateway/gateway.h"
+#include "gateway/request.h"
+#include "http/sse.h"
+#include "http/upstream.h"
+#include "providers/anthropic.h"
+#include "providers/simplay.h"
+#include "providers/simulator.h"
+
+#define MAX_RESPONSE_BYTES (64u << 20)
+#define MAX_SSE_EVENT (8u << 20)
+#define MAX_RETRY_AFTER_MS 60000
+
+struct gateway {
+    const config *cfg;
+    time_t started;
+    _Atomic uint64_t seq;        /* simulator request counter */
+};
+
+typedef struct gw_worker {
+    gateway *g;
+    http_worker *hw;
+    upstream *up;
+} gw_worker;
+
+typedef struct gw_call {
+    http_req *r;
+    gw_worker *w;
+    gateway *g;
+    gw_endpoint ep;              /* the client's endpoint */
+    api_format cfmt;             /* the client's API */
+    gw_request rq;               /* the client's request (root owned) */
+    json_t *as_openai;           /* an Anthropic client's request as OpenAI chat, made once */
+    gw_target t[GW_MAX_TARGETS];
+    int nt, ti, tries_here, attempts;
+    /* the current attempt */
+    api_format wire;
+    gw_endpoint wire_ep;
+    upstream_call *uc;
+    sim_call *sc;
+    sim_plan plan;
+    int status;
+    long retry_after_ms;
+    buf body;                    /* collected upstream body */
+    buf out;                     /* translated stream bytes */
+    sse_parser sse;
+    bool sse_ready;
+    xlate_stream *xs;
+    bool streaming_out;          /* the client's stream has started */
+    bool saw_end;                /* [DONE] / message_stop seen */
+    bool paused;
+    bool aborted;
+    int in_cb;                   /* inside an upstream/sim callback */
+    uv_timer_t *backoff;
+    uint64_t up_ns, up_t0;
+    err_code last_err;
+    int last_status;
+    char last_msg[300];
+    const char *ctype;           /* upstream content-type (static copy not kept) */
+} gw_call;
+
+static void attempt_start(gw_call *c);
+
+/* ---- small helpers ---------------------------------------------------- */
+
+static bool ct_equal(const char *a, const char *b)
+{
+    size_t n = strlen(a);
+    if (n != strlen(b))
+        return false;
+    unsigned char d = 0;
+    for (size_t i = 0; i < n; i++)
+        d |= (unsigned char)(a[i] ^ b[i]);
+    return d == 0;
+}
+
+static void add_overhead(http_req *r, uint64_t up_ns)
+{
+    uint64_t total = http_now_ns() - r->start_ns;
+    uint64_t own = total > up_ns ? total - up_ns : 0;
+    http_resp_headerf(r, "x-genaiops-overhead-us", "%llu", (unsigned long long)(own / 1000));
+}
+
+static void send_error(http_req *r, api_format fmt, const gw_error *e, uint64_t up_ns)
+{
+    size_t len;
+    char *body = gw_error_body(e, fmt, r->pool, &len);
+    if (sv_starts(r->path, SV("/v1/")))
+        add_overhead(r, up_ns);
+    http_resp_send(r, e->status, "application/json", body, len);
+}
+
+static void send_json(http_req *r, int status, json_t *o)
+{
+    size_t n = json_dumpb(o, NULL, 0, JSON_COMPACT);
+    char *s = pool_alloc(r->pool, n + 1);
+    if (s)
+        json_dumpb(o, s, n, JSON_COMPACT);
+    json_decref(o);
+    if (!s) {
+        gw_error e;
+        gw_error_set(&e, 500, "api_error", NULL, NULL, "out of memory");
+        send_error(r, API_OPENAI, &e, 0);
+        return;
+    }
+    http_resp_send(r, status, "application/json", s, n);
+}
+
+static char *dump_pool(pool *p, json_t *o, size_t *len)
+{
+    size_t n = json_dumpb(o, NULL, 0, JSON_COMPACT);
+    char *s = pool_alloc(p, n + 1);
+    if (!s)
+        return NULL;
+    json_dumpb(o, s, n, JSON_COMPACT);
+    s[n] = '\0';
+    *len = n;
+    return s;
+}
+
+/* ---- model resolution ------------------------------------------------- */
+
+/* One reference without fallbacks: a configured model or PROVIDER/MODEL. */
+static bool resolve_one(const config *cfg, sv ref, gw_target *t)
+{
+    const cfg_model *m = config_find_model(cfg, ref);
+    if (m) {
+        const cfg_provider *p = config_find_provider(cfg, sv_from(m->provider));
+        if (!p)
+            return false;
+        *t = (gw_target){ p, m->upstream_model ? m->upstream_model : m->name, m->name };
+        return true;
+    }
+    const char *slash = memchr(ref.p, '/', ref.len);
+    if (!slash || slash == ref.p || (size_t)(slash - ref.p) + 1 >= ref.len)
+        return false;
+    const cfg_provider *p = config_find_provider(cfg, sv_make(ref.p, (size_t)(slash - ref.p)));
+    if (!p)
+        return false;
+    if (p->type == PROVIDER_SIMULATOR) {
+        /* only known modes resolve; an unknown one is a 404 like any model */
+        char mode[64];
+        size_t n = ref.len - (size_t)(slash - ref.p) - 1;
+        if (n >= sizeof mode)
+            return false;
+        memcpy(mode, slash + 1, n);
+        mode[n] = '\0';
+        if (!sim_mode_valid(mode))
+            return false;
+    }
+    *t = (gw_target){ p, slash + 1, NULL };
+    return true;
+}
+
+int gateway_resolve(const gateway *g, sv model, gw_target *out, int max)
+{
+    const config *cfg = g->cfg;
+    const cfg_deployment *d = config_find_deployment(cfg, model);
+    if (d)
+        model = sv_from(d->model);
+    if (max < 1 || !resolve_one(cfg, model, &out[0]))
+        return 0;
+    /* upstream_model of a PROVIDER/MODEL target points into model's bytes */
+    int n = 1;
+    const cfg_model *m = config_find_model(cfg, model);
+    for (size_t i = 0; m && i < m->nfallbacks && n < max; i++)
+        if (resolve_one(cfg, sv_from(m->fallbacks[i]), &out[n]))
+            n++;
+    return n;
+}
+
+/* ---- the call's lifetime ---------------------------------------------- */
+
+static void on_backoff_closed(uv_handle_t *h) { free(h); }
+
+static void call_cleanup(void *data)
+{
+    gw_call *c = data;
+    if (c->uc)
+        upstream_cancel(c->uc);
+    if (c->sc)
+        simplay_cancel(c->sc);
+    c->uc = NULL;
+    c->sc = NULL;
+    if (c->backoff) {
+        uv_timer_stop(c->backoff);
+        uv_close((uv_handle_t *)c->backoff, on_backoff_closed);
+        c->backoff = NULL;
+    }
+    json_decref(c->rq.root);
+    json_decref(c->as_openai);
+    buf_free(&c->body);
+    buf_free(&c->out);
+    if (c->sse_ready)
+        sse_parser_free(&c->sse);
+    xlate_stream_free(c->xs);
+}
+
+/* The client went away: stop everything now. If we are inside a callback
+ * of the upstream, the request is given up when it returns. */
+static void on_abort(http_req *r)
+{
+    gw_call *c = r->ud;
+    c->aborted = true;
+    if (c->uc)
+        upstream_cancel(c->uc);
+    if (c->sc)
+        simplay_cancel(c->sc);
+    c->uc = NULL;
+    c->sc = NULL;
+    if (c->backoff)
+        uv_timer_stop(c->backoff);
+    if (!c->in_cb)
+        http_req_abandon(r);
+}
+
+/* Gives the request up from inside an upstream callback: the transfer is
+ * canceled first so that no further callback can reach the freed call. */
+static void call_abandon(gw_call *c)
+{
+    if (c->uc)
+        upstream_cancel(c->uc);
+    if (c->sc)
+        simplay_cancel(c->sc);
+    c->uc = NULL;
+    c->sc = NULL;
+    http_req_abandon(c->r);
+}
+
+static void on_drain(http_req *r)
+{
+    gw_call *c = r->ud;
+    if (!c->paused)
+        return;
+    c->paused = false;
+    if (c->uc)
+        upstream_resume(c->uc);
+    if (c->sc)
+        simplay_resume(c->sc);
+}
+
+/* ---- responses -------------------------------------------------------- */
+
+static void common_headers(gw_call *c)
+{
+    http_req *r = c->r;
+    const gw_target *t = &c->t[c->ti];
+    http_resp_header(r, "x-genaiops-provider", t->prov->name);
+    http_resp_headerf(r, "x-genaiops-attempts", "%d", c->attempts);
+    add_overhead(r, c->up_ns);
+}
+
+/* A complete 2xx body: pass it through or translate it. */
+static void deliver(gw_call *c)
+{
+    http_req *r = c->r;
+    const char *body = c->body.p ? c->body.p : "";
+    size_t len = c->body.len;
+    if (c->wire != c->cfmt) {
+        json_error_t je;
+        json_t *in = json_loadb(body, len, 0, &je);
+        json_t *out = NULL;
+        if (in)
+            out = c->wire == API_ANTHROPIC ? anthropic_to_chat_response(in, c->rq.model)
+                                           : anthropic_from_chat_response(in, c->rq.model);
+        json_decref(in);
+        if (!out) {
+            gw_error e;
+            gw_error_set(&e, 502, "upstream_error", "invalid_upstream_response", NULL,
+                         "provider '%s' returned a response that is not valid JSON of its API", c->t[c->ti].prov->name);
+            send_error(r, c->cfmt, &e, c->up_ns);
+            return;
+        }
+        body = dump_pool(r->pool, out, &len);
+        json_decref(out);
+        if (!body) {
+            http_req_abandon(r);
+            return;
+        }
+    }
+    common_headers(c);
+    http_resp_send(r, c->status, "application/json", body, len);
+}
+
+/* The final failure: the upstream's status and message, in the client's API. */
+static void deliver_failure(gw_call *c)
+{
+    http_req *r = c->r;
+    gw_error e;
+    const char *pname = c->t[c->ti].prov->name;
+    if (c->last_err != ERR_OK) {
+        bool timeout = c->last_err == ERR_TIMEOUT;
+        gw_error_set(&e, timeout ? 504 : 502, "upstream_error", timeout ? "upstream_timeout" : "upstream_unavailable",
+                     NULL, "provider '%s' %s after %d attempt%s: %s", pname,
+                     timeout ? "timed out" : "could not be reached", c->attempts, c->attempts == 1 ? "" : "s",
+                     c->last_msg[0] ? c->last_msg : err_message(c->last_err));
+        send_error(r, c->cfmt, &e, c->up_ns);
+        return;
+    }
+    if (c->last_status == 0) { /* no target could serve the endpoint */
+        gw_error_set(&e, 400, "invalid_request_error", "unsupported_endpoint", "model", "%s", c->last_msg);
+        send_error(r, c->cfmt, &e, c->up_ns);
+        return;
+    }
+    const char *body = c->body.p ? c->body.p : "";
+    size_t len = c->body.len;
+    json_error_t je;
+    json_t *in = len ? json_loadb(body, len, 0, &je) : NULL;
+    json_t *err = in ? json_object_get(in, "error") : NULL;
+    bool shaped = c->wire == API_OPENAI ? json_is_object(err) : (json_is_object(err) && json_is_string(json_object_get(in, "type")));
+    json_decref(in);
+    if (c->retry_after_ms > 0)
+        http_resp_headerf(r, "retry-after", "%ld", (c->retry_after_ms + 999) / 1000);
+    common_headers(c);
+    if (shaped && c->wire == c->cfmt) {
+        http_resp_send(r, c->last_status, "application/json", body, len);
+        return;
+    }
+    json_t *o = NULL;
+    if (shaped)
+        o = c->cfmt == API_OPENAI ? anthropic_error_to_openai(c->last_status, body, len)
+                                  : anthropic_error_from_openai(c->last_status, body, len);
+    if (!o) {
+        char snippet[200];
+        size_t k = 0;
+        for (size_t i = 0; i < len && k + 1 < sizeof snippet; i++)
+            snippet[k++] = (body[i] >= 0x20 && body[i] < 0x7f) ? body[i] : ' ';
+        snippet[k] = '\0';
+        gw_error_set(&e, c->last_status, c->last_status == 429 ? "rate_limit_error" : "upstream_error", NULL, NULL,
+                     "provider '%s' returned HTTP %d%s%s", pname, c->last_status, k ? ": " : "", snippet);
+        size_t blen;
+        char *b = gw_error_body(&e, c->cfmt, r->pool, &blen);
+        http_resp_send(r, c->last_status, "application/json", b, blen);
+        return;
+    }
+    send_json(r, c->last_status, o);
+}
+
+/* Ends a started stream after a failure with an error event the client's
+ * SDK will raise, then the end of the response. */
+static void stream_fail(gw_call *c, const char *why)
+{
+    gw_error e;
+    gw_error_set(&e, 502, "upstream_error", "stream_interrupted", NULL,
+                 "the upstream stream from provider '%s' failed: %s", c->t[c->ti].prov->name, why);
+    size_t len;
+    char *b = gw_error_body(&e, c->cfmt, c->r->pool, &len);
+    buf_reset(&c->out);
+    if (c->cfmt == API_ANTHROPIC)
+        sse_write_event(&c->out, SV("error"), sv_make(b, len));
+    else
+        sse_write_event(&c->out, SV_NULL, sv_make(b, len));
+    http_resp_write(c->r, c->out.p, c->out.len);
+    log_req(L_WARN, c->r->request_id, "stream from provider %s failed: %s", c->t[c->ti].prov->name, why);
+}
+
+/* ---- upstream callbacks ----------------------------------------------- */
+
+static long parse_retry_after(sv v)
+{
+    if (!v.len || v.len > 20)
+        return 0;
+    char tmp[24];
+    memcpy(tmp, v.p, v.len);
+    tmp[v.len] = '\0';
+    char *end;
+    double s = strtod(tmp, &end);
+    if (end != tmp && *end == '\0' && s >= 0)
+        return (long)(s * 1000);
+    struct tm tm;
+    memset(&tm, 0, sizeof tm);
+    if (strptime(tmp, "%a, %d %b %Y %H:%M:%S GMT", &tm)) {
+        time_t when = timegm(&tm), now = time(NULL);
+        return when > now ? (long)(when - now) * 1000 : 0;
+    }
+    return 0;
+}
+
+static int stream_event(void *ud, const sse_event *ev)
+{
+    gw_call *c = ud;
+    if (c->xs) {
+        buf_reset(&c->out);
+        xlate_stream_event(c->xs, ev->event, ev->data, &c->out);
+        if (c->out.len && http_resp_write(c->r, c->out.p, c->out.len) != ERR_OK) {
+            c->aborted = true;
+            return 1;
+        }
+        if (xlate_stream_done(c->xs))
+            c->saw_end = true;
+        return 0;
+    }
+    if (c->wire == API_OPENAI ? sv_eq_cstr(ev->data, "[DONE]") : sv_eq_cstr(ev->event, "message_stop"))
+        c->saw_end = true;
+    return 0;
+}
+
+static int cb_head(void *ud, int status, const upstream_header *h, size_t nh)
+{
+    gw_call *c = ud;
+    c->status = status;
+    c->retry_after_ms = 0;
+    for (size_t i = 0; i < nh; i++)
+        if (sv_ieq_cstr(h[i].name, "retry-after"))
+            c->retry_after_ms = parse_retry_after(h[i].value);
+        else if (sv_ieq_cstr(h[i].name, "retry-after-ms")) {
+            long ms = parse_retry_after(h[i].value) / 1000;
+            if (ms > 0)
+                c->retry_after_ms = ms;
+        }
+    if (status >= 200 && status < 300 && c->rq.stream) {
+        uint64_t now = http_now_ns();
+        c->up_ns += now - c->up_t0;
+        c->up_t0 = now;
+        c->streaming_out = true;
+        c->in_cb++;
+        common_headers(c);
+        http_resp_header(c->r, "cache-control", "no-cache");
+        http_resp_start(c->r, 200, "text/event-stream");
+        c->in_cb--;
+        if (c->wire != c->cfmt) {
+            c->xs = xlate_stream_new(c->wire == API_ANTHROPIC ? XLATE_ANTHROPIC_TO_OPENAI : XLATE_OPENAI_TO_ANTHROPIC,
+                                     c->rq.model, c->rq.include_usage);
+            if (!c->xs)
+                return 1;
+        }
+        sse_parser_init(&c->sse, MAX_SSE_EVENT);
+        c->sse_ready = true;
+    }
+    if (c->aborted) {
+        call_abandon(c);
+        return 1;
+    }
+    return 0;
+}
+
+static int cb_data(void *ud, const char *p, size_t n)
+{
+    gw_call *c = ud;
+    if (!c->streaming_out) {
+        if (buf_append(&c->body, p, n) != ERR_OK) {
+            c->last_err = ERR_TOOBIG;
+            return UPSTREAM_ABORT;
+        }
+        return UPSTREAM_CONTINUE;
+    }
+    c->in_cb++;
+    if (!c->xs && http_resp_write(c->r, p, n) != ERR_OK)
+        c->aborted = true;
+    if (!c->aborted) {
+        err_code e = sse_parser_feed(&c->sse, p, n, stream_event, c);
+        if (e == ERR_TOOBIG) {
+            stream_fail(c, "an event exceeded the size limit");
+            c->in_cb--;
+            return UPSTREAM_ABORT;
+        }
+    }
+    c->in_cb--;
+    if (c->aborted) {
+        call_abandon(c);
+        return UPSTREAM_ABORT;
+    }
+    if (http_resp_pending(c->r) > c->g->cfg->server.max_stream_buffer) {
+        c->paused = true;
+        return UPSTREAM_PAUSE;
+    }
+    return UPSTREAM_CONTINUE;
+}
+
+static bool retryable(err_code e, int status)
+{
+    if (e == ERR_UPSTREAM || e == ERR_TIMEOUT)
+        return true;
+    return status == 408 || status == 409 || status == 429 || status >= 500;
+}
+
+static void on_backoff(uv_timer_t *t)
+{
+    gw_call *c = t->data;
+    attempt_start(c);
+}
+
+/* The attempt failed: retry it, fall back, or answer with the failure. */
+static void attempt_failed(gw_call *c)
+{
+    const gw_target *t = &c->t[c->ti];
+    int max_retries = t->prov->max_retries >= 0 ? t->prov->max_retries : c->g->cfg->retry.max_retries;
+    bool again = retryable(c->last_err, c->last_status);
+    if (again && c->tries_here < max_retries && c->retry_after_ms <= MAX_RETRY_AFTER_MS) {
+        const cfg_retry *rc = &c->g->cfg->retry;
+        long cap = rc->max_ms > 0 ? rc->max_ms : 8000;
+        long d = rc->base_ms > 0 ? rc->base_ms : 200;
+        for (int i = 0; i < c->tries_here && d < cap; i++)
+            d *= 2;
+        if (d > cap)
+            d = cap;
+        uint32_t rnd = 0;
+        if (getrandom(&rnd, sizeof rnd, GRND_NONBLOCK) != sizeof rnd)
+            rnd = (uint32_t)http_now_ns();
+        d = d / 2 + (long)(rnd % (uint32_t)(d / 2 + 1)); /* equal jitter */
+        if (c->retry_after_ms > d)
+            d = c->retry_after_ms;
+        c->tries_here++;
+        if (!c->backoff) {
+            c->backoff = malloc(sizeof *c->backoff);
+            if (!c->backoff) {
+                deliver_failure(c);
+                return;
+            }
+            uv_timer_init(http_worker_loop(c->w->hw), c->backoff);
+            c->backoff->data = c;
+        }
+        log_req(L_INFO, c->r->request_id, "retrying provider %s in %ld ms (attempt %d)", t->prov->name, d, c->attempts + 1);
+        c->up_t0 = http_now_ns(); /* backoff counts as upstream time */
+        uv_timer_start(c->backoff, on_backoff, (uint64_t)d, 0);
+        return;
+    }
+    bool fall = again || c->last_status == 401 || c->last_status == 403 || c->last_status == 404 || c->last_status == 0;
+    if (fall && c->ti + 1 < c->nt) {
+        log_req(L_INFO, c->r->request_id, "provider %s failed; falling back to %s", t->prov->name,
+                c->t[c->ti + 1].prov->name);
+        c->ti++;
+        c->tries_here = 0;
+        attempt_start(c);
+        return;
+    }
+    deliver_failure(c);
+}
+
+static void cb_done(void *ud, err_code e, const char *msg)
+{
+    gw_call *c = ud;
+    c->uc = NULL;
+    c->sc = NULL;
+    uint64_t now = http_now_ns();
+    c->up_ns += now - c->up_t0;
+    if (c->aborted || (e == ERR_CANCELED && c->last_err != ERR_TOOBIG)) {
+        http_req_abandon(c->r);
+        return;
+    }
+    if (c->streaming_out) {
+        if (e == ERR_OK && c->xs) {
+            buf_reset(&c->out);
+            xlate_stream_finish(c->xs, &c->out);
+            http_resp_write(c->r, c->out.p, c->out.len);
+        } else if (e != ERR_OK) {
+            stream_fail(c, msg ? msg : err_message(e));
+        }
+        http_resp_end(c->r);
+        return;
+    }
+    if (c->last_err == ERR_TOOBIG) {
+        gw_error ge;
+        gw_error_set(&ge, 502, "upstream_error", "upstream_response_too_large", NULL,
+                     "provider '%s' returned more than %u bytes", c->t[c->ti].prov->name, MAX_RESPONSE_BYTES);
+        send_error(c->r, c->cfmt, &ge, c->up_ns);
+        return;
+    }
+    if (e == ERR_OK && c->status >= 200 && c->status < 300) {
+        deliver(c);
+        return;
+    }
+    c->last_err = e;
+    c->last_status = e == ERR_OK ? c->status : 0;
+    snprintf(c->last_msg, sizeof c->last_msg, "%s", msg ? msg : "");
+    if (e != ERR_OK)
+        log_req(L_WARN, c->r->request_id, "provider %s: %s", c->t[c->ti].prov->name, msg ? msg : err_message(e));
+    attempt_failed(c);
+}
+
+static const upstream_callbacks callbacks = { cb_head, cb_data, cb_done };
+
+/* ---- attempts --------------------------------------------------------- */
+
+static sim_endpoint sim_ep(gw_endpoint ep)
+{
+    switch (ep) {
+    case EP_COMPLETIONS: return SIM_COMPLETIONS;
+    case EP_EMBEDDINGS: return SIM_EMBEDDINGS;
+    default: return SIM_CHAT;
+    }
+}
+
+/* The request in the target's API, model set: returns a new reference. */
+static json_t *request_for(gw_call *c, const gw_target *t, gw_error *e)
+{
+    if (c->cfmt == API_ANTHROPIC && c->wire == API_OPENAI) {
+        if (!c->as_openai) {
+            xlate_err xe = { 0 };
+            c->as_openai = anthropic_to_chat_request(c->rq.root, &xe);
+            if (!c->as_openai) {
+                gw_error_set(e, xe.status ? xe.status : 400, "invalid_request_error", NULL, xe.param, "%s", xe.message);
+                return NULL;
+            }
+        }
+        json_t *o = json_copy(c->as_openai);
+        json_object_set_new(o, "model", json_string(t->upstream_model));
+        return o;
+    }
+    if (c->cfmt == API_OPENAI && c->wire == API_ANTHROPIC) {
+        xlate_err xe = { 0 };
+        json_t *o = anthropic_from_chat_request(c->rq.root, t->upstream_model, &xe);
+        if (!o)
+            gw_error_set(e, xe.status ? xe.status : 400, "invalid_request_error", NULL, xe.param, "%s", xe.message);
+        return o;
+    }
+    json_t *o = c->rq.root;
+    json_incref(o);
+    /* the simulator gets its mode separately and answers with the name the
+     * client used ("sim/echo"), so it is never mistaken for a real model */
+    if (t->prov->type != PROVIDER_SIMULATOR &&
+        strcmp(json_string_value(json_object_get(o, "model")), t->upstream_model) != 0)
+        json_object_set_new(o, "model", json_string(t->upstream_model));
+    return o;
+}
+
+static void attempt_start(gw_call *c)
+{
+    http_req *r = c->r;
+    const gw_target *t = &c->t[c->ti];
+    const cfg_provider *p = t->prov;
+    gw_error ge;
+    if (!provider_endpoint(p, c->ep, &c->wire_ep)) {
+        c->last_err = ERR_OK;
+        c->last_status = 0;
+        snprintf(c->last_msg, sizeof c->last_msg, "provider '%s' (type %s) does not serve this endpoint", p->name,
+                 provider_type_name(p->type));
+        if (c->ti + 1 < c->nt) {
+            c->ti++;
+            attempt_start(c);
+        } else {
+            deliver_failure(c);
+        }
+        return;
+    }
+    c->wire = provider_wire(p);
+    c->attempts++;
+    c->status = 0;
+    c->retry_after_ms = 0;
+    c->last_err = ERR_OK;
+    buf_reset(&c->body);
+    json_t *o = request_for(c, t, &ge);
+    if (!o) {
+        send_error(r, c->cfmt, &ge, c->up_ns);
+        return;
+    }
+    c->up_t0 = http_now_ns();
+    err_code e;
+    if (p->type == PROVIDER_SIMULATOR) {
+        uint64_t seq = atomic_fetch_add(&c->g->seq, 1);
+        e = sim_plan_make(&p->sim, sim_ep(c->wire_ep), t->upstream_model, o, seq, r->pool, &c->plan);
+        json_decref(o);
+        if (e == ERR_OK)
+            e = simplay_start(http_worker_loop(c->w->hw), &c->plan, &callbacks, c, &c->sc);
+        if (e != ERR_OK) {
+            gw_error_set(&ge, 500, "api_error", NULL, NULL, "simulator failed: %s", err_message(e));
+            send_error(r, c->cfmt, &ge, c->up_ns);
+        }
+        return;
+    }
+    /* the client's own bytes go upstream untouched when nothing changed */
+    const char *body;
+    size_t len;
+    if (o == c->rq.root && strcmp(t->upstream_model, c->rq.model) == 0) {
+        body = r->body;
+        len = r->body_len;
+    } else {
+        body = dump_pool(r->pool, o, &len);
+    }
+    json_decref(o);
+    provider_http ph;
+    if (!body || provider_build_http(p, c->wire_ep, t->upstream_model, c->rq.stream, r->pool, &ph) != ERR_OK) {
+        gw_error_set(&ge, 500, "api_error", NULL, NULL, "out of memory");
+        send_error(r, c->cfmt, &ge, c->up_ns);
+        return;
+    }
+    upstream_request ur = {
+        .method = "POST",
+        .url = ph.url,
+        .headers = ph.headers,
+        .body = body,
+        .body_len = len,
+        .connect_timeout_ms = p->connect_timeout_ms,
+        .timeout_ms = p->timeout_ms,
+    };
+    e = upstream_start(c->w->up, &ur, &callbacks, c, &c->uc);
+    if (e != ERR_OK) {
+        c->last_err = ERR_UPSTREAM;
+        c->last_status = 0;
+        snprintf(c->last_msg, sizeof c->last_msg, "could not start the request: %s", err_message(e));
+        attempt_failed(c);
+    }
+}
+
+/* ---- endpoints -------------------------------------------------------- */
+
+/* The data plane needs the admin key as a bearer token (or Anthropic's
+ * x-api-key) when one is configured; virtual keys come with governance. */
+static bool authorized(http_req *r, const char *key)
+{
+    if (!key || !*key)
+        return true;
+    sv a = http_req_header(r, "authorization");
+    char tok[512];
+    if (a.len > 7 && strncasecmp(a.p, "Bearer ", 7) == 0 && a.len - 7 < sizeof tok) {
+        memcpy(tok, a.p + 7, a.len - 7);
+        tok[a.len - 7] = '\0';
+        return ct_equal(tok, key);
+    }
+    sv x = http_req_header(r, "x-api-key");
+    if (x.len && x.len < sizeof tok) {
+        memcpy(tok, x.p, x.len);
+        tok[x.len] = '\0';
+        return ct_equal(tok, key);
+    }
+    return false;
+}
+
+static void handle_infer(http_req *r, gw_endpoint ep, api_format cfmt)
+{
+    gw_worker *w = http_worker_data(r->worker);
+    gateway *g = w->g;
+    gw_error e;
+    if (!authorized(r, g->cfg->server.admin_key)) {
+        gw_error_set(&e, 401, "invalid_request_error", "invalid_api_key", NULL,
+                     "missing or invalid API key: send the gateway's key as 'Authorization: Bearer KEY'");
+        send_error(r, cfmt, &e, 0);
+        return;
+    }
+    gw_call *c = pool_calloc(r->pool, sizeof *c);
+    if (!c || pool_cleanup_add(r->pool, call_cleanup, c) < 0) {
+        gw_error_set(&e, 503, "api_error", NULL, NULL, "out of memory");
+        send_error(r, cfmt, &e, 0);
+        return;
+    }
+    c->r = r;
+    c->w = w;
+    c->g = g;
+    c->ep = ep;
+    c->cfmt = cfmt;
+    buf_init(&c->body, MAX_RESPONSE_BYTES);
+    buf_init(&c->out, MAX_RESPONSE_BYTES);
+    if (gw_decode_request(ep, r->body, r->body_len, &c->rq, &e) != ERR_OK) {
+        send_error(r, cfmt, &e, 0);
+        return;
+    }
+    /* the request's "model" may be replaced per attempt: keep our own copies */
+    c->rq.model = pool_strdup(r->pool, c->rq.model);
+    c->nt = c->rq.model ? gateway_resolve(g, sv_from(c->rq.model), c->t, GW_MAX_TARGETS) : 0;
+    for (int i = 0; i < c->nt; i++)
+        c->t[i].upstream_model = pool_strdup(r->pool, c->t[i].upstream_model);
+    if (c->nt == 0) {
+        gw_error_set(&e, 404, "invalid_request_error", "model_not_found", "model",
+                     "The model '%s' does not exist: it is not a configured model or deployment, nor PROVIDER/MODEL "
+                     "with a configured provider (GET /v1/models lists them)",
+                     c->rq.model);
+        send_error(r, cfmt, &e, 0);
+        return;
+    }
+    r->ud = c;
+    r->on_abort = on_abort;
+    r->on_drain = on_drain;
+    attempt_start(c);
+}
+
+static void model_entry(json_t *list, const char *id, const char *owner, time_t created)
+{
+    json_array_append_new(list, json_pack("{s:s, s:s, s:I, s:s}", "id", id, "object", "model", "created",
+                                          (json_int_t)created, "owned_by", owner));
+}
+
+static json_t *models_list(gateway *g)
+{
+    const config *cfg = g->cfg;
+    json_t *data = json_array();
+    for (size_t i = 0; i < cfg->nmodels; i++)
+        model_entry(data, cfg->models[i].name, cfg->models[i].provider, g->started);
+    for (size_t i = 0; i < cfg->ndeployments; i++)
+        model_entry(data, cfg->deployments[i].name, "genaiops-deployment", g->started);
+    for (size_t i = 0; i < cfg->nproviders; i++) {
+        const cfg_provider *p = &cfg->providers[i];
+        if (p->type != PROVIDER_SIMULATOR)
+            continue;
+        for (size_t k = 0; sim_mode_name(k); k++) {
+            char id[160];
+            snprintf(id, sizeof id, "%s/%s", p->name, sim_mode_name(k));
+            model_entry(data, id, "genaiops-simulator", g->started);
+        }
+    }
+    return data;
+}
+
+static void handle_models(http_req *r, sv id)
+{
+    gw_worker *w = http_worker_data(r->worker);
+    gw_error e;
+    if (!authorized(r, w->g->cfg->server.admin_key)) {
+        gw_error_set(&e, 401, "invalid_request_error", "invalid_api_key", NULL, "missing or invalid API key");
+        send_error(r, API_OPENAI, &e, 0);
+        return;
+    }
+    json_t *data = models_list(w->g);
+    add_overhead(r, 0);
+    if (!id.len) {
+        send_json(r, 200, json_pack("{s:s, s:o}", "object", "list", "data", data));
+        return;
+    }
+    size_t i;
+    json_t *m;
+    json_array_foreach(data, i, m) {
+        if (sv_eq_cstr(id, json_string_value(json_object_get(m, "id")))) {
+            json_incref(m);
+            json_decref(data);
+            send_json(r, 200, m);
+            return;
+        }
+    }
+    json_decref(data);
+    gw_error_set(&e, 404, "invalid_request_error", "model_not_found", "model", "The model '%.*s' does not exist",
+                 SV_FMT(id));
+    send_error(r, API_OPENAI, &e, 0);
+}
+
+static void handle_status(http_req *r)
+{
+    gw_worker *w = http_worker_data(r->worker);
+    const config *cfg = w->g->cfg;
+    if (cfg->server.admin_key && *cfg->server.admin_key && !authorized(r, cfg->server.admin_key)) {
+        gw_error e;
+        gw_error_set(&e, 401, "invalid_request_error", "invalid_admin_key", NULL,
+                     "the control plane needs the admin key as 'Authorization: Bearer KEY'");
+        send_error(r, API_OPENAI, &e, 0);
+        return;
+    }
+    json_t *provs = json_array();
+    for (size_t i = 0; i < cfg->nproviders; i++)
+        json_array_append_new(provs, json_pack("{s:s, s:s, s:s?}", "name", cfg->providers[i].name, "type",
+                                               provider_type_name(cfg->providers[i].type), "base_url",
+                                               cfg->providers[i].base_url));
+    send_json(r, 200,
+              json_pack("{s:s, s:s, s:I, s:I, s:o, s:o}", "name", "genaiops", "version", GENAIOPS_VERSION,
+                        "uptime_s", (json_int_t)(time(NULL) - w->g->started), "connections",
+                        (json_int_t)http_conns_active(), "providers", provs, "models", models_list(w->g)));
+}
+
+typedef struct route {
+    const char *path;
+    const char *method;
+    void (*fn)(http_req *r);
+} route;
+
+static void r_chat(http_req *r) { handle_infer(r, EP_CHAT, API_OPENAI); }
+static void r_completions(http_req *r) { handle_infer(r, EP_COMPLETIONS, API_OPENAI); }
+static void r_embeddings(http_req *r) { handle_infer(r, EP_EMBEDDINGS, API_OPENAI); }
+static void r_messages(http_req *r) { handle_infer(r, EP_MESSAGES, API_ANTHROPIC); }
+static void r_models(http_req *r) { handle_models(r, SV_NULL); }
+static void r_healthz(http_req *r) { http_resp_send(r, 200, "application/json", "{\"status\":\"ok\"}", 15); }
+static void r_readyz(http_req *r)
+{
+    if (http_worker_stopping(r->worker))
+        http_resp_send(r, 503, "application/json", "{\"status\":\"draining\"}", 21);
+    else
+        http_resp_send(r, 200, "application/json", "{\"status\":\"ready\"}", 18);
+}
+static void r_root(http_req *r)
+{
+    static const char body[] =
+        "{\"name\":\"genaiops\",\"version\":\"" GENAIOPS_VERSION "\",\"endpoints\":[\"/v1/chat/completions\","
+        "\"/v1/completions\",\"/v1/embeddings\",\"/v1/messages\",\"/v1/models\",\"/healthz\",\"/readyz\","
+        "\"/api/v1/status\"]}";
+    http_resp_send(r, 200, "application/json", body, sizeof body - 1);
+}
+
+static const route routes[] = {
+    { "/v1/chat/completions", "POST", r_chat },
+    { "/v1/completions", "POST", r_completions },
+    { "/v1/embeddings", "POST", r_embeddings },
+    { "/v1/messages", "POST", r_messages },
+    { "/v1/models", "GET", r_models },
+    { "/healthz", "GET", r_healthz },
+    { "/readyz", "GET", r_readyz },
+    { "/api/v1/status", "GET", handle_status },
+    { "/", "GET", r_root },
+};
+
+void gateway_handle(http_req *r)
+{
+    bool path_known = false;
+    sv method = r->method;
+    if (sv_eq_cstr(method, "HEAD"))
+        method = SV("GET");
+    for (size_t i = 0; i < countof(routes); i++) {
+        if (!sv_eq_cstr(r->path, routes[i].path))
+            continue;
+        path_known = true;
+        if (sv_eq_cstr(method, routes[i].method)) {
+            routes[i].fn(r);
+            return;
+        }
+    }
+    gw_error e;
+    if (!path_known && sv_starts(r->path, SV("/v1/models/")) && sv_eq_cstr(method, "GET")) {
+        handle_models(r, sv_make(r->path.p + 11, r->path.len - 11));
+        return;
+    }
+    api_format fmt = sv_eq_cstr(r->path, "/v1/messages") ? API_ANTHROPIC : API_OPENAI;
+    if (path_known) {
+        const char *allow = "GET, HEAD";
+        for (size_t i = 0; i < countof(routes); i++)
+            if (sv_eq_cstr(r->path, routes[i].path) && strcmp(routes[i].method, "POST") == 0)
+                allow = "POST";
+        http_resp_header(r, "allow", allow);
+        gw_error_set(&e, 405, "invalid_request_error", "method_not_allowed", NULL,
+                     "method %.*s is not allowed on %.*s (allowed: %s)", SV_FMT(r->method), SV_FMT(r->path), allow);
+    } else {
+        gw_error_set(&e, 404, "invalid_request_error", "unknown_url", NULL, "Unknown request URL: %.*s %.*s",
+                     SV_FMT(r->method), (int)MIN(r->path.len, 200), r->path.p);
+    }
+    send_error(r, fmt, &e, 0);
+}
+
+/* ---- setup ------------------------------------------------------------ */
+
+gateway *gateway_new(const config *cfg)
+{
+    gateway *g = calloc(1, sizeof *g);
+    if (!g)
+        return NULL;
+    g->cfg = cfg;
+    g->started = time(NULL);
+    return g;
+}
+
+void gateway_free(gateway *g) { free(g); }
+
+int gateway_worker_start(http_worker *hw)
+{
+    gw_worker *w = calloc(1, sizeof *w);
+    if (!w)
+        return -1;
+    w->g = http_worker_app(hw);
+    w->hw = hw;
+    w->up = upstream_new(http_worker_loop(hw));
+    if (!w->up) {
+        free(w);
+        return -1;
+    }
+    http_worker_set_data(hw, w);
+    return 0;
+}
+
+void gateway_worker_stop(http_worker *hw)
+{
+    gw_worker *w = http_worker_data(hw);
+    if (!w)
+        return;
+    upstream_close(w->up);
+    free(w);
+    http_worker_set_data(hw, NULL);
+}

@@ -1,0 +1,42 @@
+/*
+ * gateway.h - the data plane: the OpenAI-compatible (and Anthropic
+ * Messages) endpoints, model resolution, the upstream pipeline with
+ * retries and fallbacks, and the probes.
+ *
+ * One gateway per process holds the read-only configuration; each server
+ * worker gets a gw_worker (its upstream client and counters) through the
+ * http_server_opts worker hooks.
+ */
+#ifndef GENAIOPS_GATEWAY_H
+#define GENAIOPS_GATEWAY_H
+
+#include "core/config.h"
+#include "http/server.h"
+#include "providers/provider.h"
+
+typedef struct gateway gateway;
+
+/* A model reference resolved to where it goes. */
+typedef struct gw_target {
+    const cfg_provider *prov;
+    const char *upstream_model;  /* what the provider is asked for (sim: the mode) */
+    const char *name;            /* the reference as configured */
+} gw_target;
+
+#define GW_MAX_TARGETS 8
+
+/* The gateway does not own cfg; cfg must outlive it. */
+gateway *gateway_new(const config *cfg);
+void gateway_free(gateway *g);
+
+/* Resolves a model name as clients send it: a deployment, a configured
+ * model (with its fallbacks), or PROVIDER/MODEL. Returns the number of
+ * targets (primary first), 0 when the name is unknown. */
+int gateway_resolve(const gateway *g, sv model, gw_target *out, int max);
+
+/* http_server_opts hooks; app must be the gateway. */
+void gateway_handle(http_req *r);
+int gateway_worker_start(http_worker *w);
+void gateway_worker_stop(http_worker *w);
+
+#endif
