@@ -116,9 +116,10 @@ err_code gw_decode_request(gw_endpoint ep, const char *body, size_t len, gw_requ
     json_error_t je;
     json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
     if (!root) {
+        bool utf8 = strncmp(je.text, "unable to decode byte", 21) == 0 || strstr(je.text, "UTF-8") != NULL;
         gw_error_set(e, 400, "invalid_request_error", "invalid_json", NULL,
-                     "invalid JSON in the request body at line %d, column %d (byte %d): %s", je.line, je.column,
-                     je.position, je.text);
+                     "%s in the request body at line %d, column %d (byte %d): %s",
+                     utf8 ? "invalid UTF-8" : "invalid JSON", je.line, je.column, je.position, je.text);
         return ERR_PARSE;
     }
     if (!json_is_object(root)) {
