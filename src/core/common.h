@@ -17,8 +17,12 @@
 #define GENAIOPS_VERSION "0.1.0"
 
 #define countof(a) (sizeof(a) / sizeof((a)[0]))
+#ifndef MIN
 #define MIN(a, b) ((a) < (b) ? (a) : (b))
+#endif
+#ifndef MAX
 #define MAX(a, b) ((a) > (b) ? (a) : (b))
+#endif
 #define UNUSED(x) (void)(x)
 
 /* Defensive branches that tests are not expected to reach (SQLite's ALWAYS
