@@ -110,7 +110,8 @@ typedef struct config {
     size_t ndeployments;
 } config;
 
-/* One problem found while loading: "FILE:LINE: key.path: message". */
+/* One problem found while loading: "FILE:LINE:COL: error: key.path: message".
+ * path ("" for file-level problems) and message are owned by the diags. */
 typedef struct config_diag {
     int line;                   /* 1-based, 0 when unknown */
     int column;
@@ -143,5 +144,13 @@ const cfg_provider *config_find_provider(const config *c, sv name);
 const cfg_model *config_find_model(const config *c, sv name);
 const cfg_deployment *config_find_deployment(const config *c, sv name);
 const char *provider_type_name(provider_type t);
+
+/* Parses a listen address: "HOST:PORT", "[V6]:PORT" or ":PORT" (all
+ * interfaces, returned as an empty host), port 1..65535. The host (without
+ * brackets) is copied NUL-terminated into host[hostcap]; host and port may be
+ * NULL to only validate. Returns 0, ERR_INVAL for a malformed address, or
+ * ERR_TOOBIG when the host does not fit in hostcap. Loopback and insecure
+ * decisions are the server's. */
+err_code config_parse_listen(const char *listen, char *host, size_t hostcap, int *port);
 
 #endif
