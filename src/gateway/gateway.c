@@ -420,6 +420,10 @@ static int stream_event(void *ud, const sse_event *ev)
     }
     if (c->wire == API_OPENAI ? sv_eq_cstr(ev->data, "[DONE]") : sv_eq_cstr(ev->event, "message_stop"))
         c->saw_end = true;
+    /* an upstream's own error event ends its stream: the client has it */
+    if (c->wire == API_ANTHROPIC ? sv_eq_cstr(ev->event, "error")
+                                 : (ev->data.len > 9 && memcmp(ev->data.p, "{\"error\":", 9) == 0))
+        c->saw_end = true;
     return 0;
 }
 
@@ -505,6 +509,7 @@ static bool retryable(err_code e, int status)
 static void on_backoff(uv_timer_t *t)
 {
     gw_call *c = t->data;
+    c->up_ns += http_now_ns() - c->up_t0; /* the wait is not the gateway's own time */
     attempt_start(c);
 }
 
@@ -573,6 +578,9 @@ static void cb_done(void *ud, err_code e, const char *msg)
             http_resp_write(c->r, c->out.p, c->out.len);
         } else if (e != ERR_OK) {
             stream_fail(c, msg ? msg : err_message(e));
+        } else if (!c->saw_end) {
+            stream_fail(c, c->wire == API_OPENAI ? "the stream ended without its final [DONE] event"
+                                                 : "the stream ended without its message_stop event");
         }
         http_resp_end(c->r);
         return;
@@ -828,17 +836,23 @@ static void handle_models(http_req *r, sv id)
         return;
     }
     json_t *data = models_list(w->g);
-    add_overhead(r, 0);
     if (!id.len) {
+        add_overhead(r, 0);
         send_json(r, 200, json_pack("{s:s, s:o}", "object", "list", "data", data));
         return;
     }
+    /* SDKs percent-encode the id: models.retrieve("sim/echo") asks for sim%2Fecho */
+    char decoded[256];
+    size_t dn = http_url_decode(decoded, sizeof decoded, id);
+    if (dn != (size_t)-1)
+        id = sv_make(decoded, dn);
     size_t i;
     json_t *m;
     json_array_foreach(data, i, m) {
         if (sv_eq_cstr(id, json_string_value(json_object_get(m, "id")))) {
             json_incref(m);
             json_decref(data);
+            add_overhead(r, 0);
             send_json(r, 200, m);
             return;
         }
