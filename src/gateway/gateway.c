@@ -106,7 +106,7 @@ static void add_overhead(http_req *r, uint64_t up_ns)
 {
     uint64_t total = http_now_ns() - r->start_ns;
     uint64_t own = total > up_ns ? total - up_ns : 0;
-    http_resp_headerf(r, "x-genaiops-overhead-us", "%llu", (unsigned long long)(own / 1000));
+    http_resp_header_u64(r, "x-genaiops-overhead-us", own / 1000);
 }
 
 static void send_error(http_req *r, api_format fmt, const gw_error *e, uint64_t up_ns)
@@ -274,7 +274,7 @@ static void common_headers(gw_call *c)
     http_req *r = c->r;
     const gw_target *t = &c->t[c->ti];
     http_resp_header(r, "x-genaiops-provider", t->prov->name);
-    http_resp_headerf(r, "x-genaiops-attempts", "%d", c->attempts);
+    http_resp_header_u64(r, "x-genaiops-attempts", (unsigned long long)c->attempts);
     add_overhead(r, c->up_ns);
 }
 

@@ -53,6 +53,7 @@ struct http_conn {
     buf body;                        /* the body being read */
     buf out_pending;                 /* queued while a write is in flight */
     buf out_inflight;                /* the bytes of the uv_write in flight */
+    buf scratch;                     /* response heads are formatted here */
     uv_write_t wreq;
     bool writing;
     bool close_after_write;
@@ -245,7 +246,10 @@ void http_resp_header(http_req *r, const char *name, const char *value)
         log_req(L_WARN, r->request_id, "dropped response header %s with CR/LF", name);
         return;
     }
-    buf_printf(&r->headers_out, "%s: %s\r\n", name, value);
+    buf_append_str(&r->headers_out, name);
+    buf_append(&r->headers_out, ": ", 2);
+    buf_append_str(&r->headers_out, value);
+    buf_append(&r->headers_out, "\r\n", 2);
 }
 
 void http_resp_headerf(http_req *r, const char *name, const char *fmt, ...)
@@ -258,7 +262,24 @@ void http_resp_headerf(http_req *r, const char *name, const char *fmt, ...)
     http_resp_header(r, name, v);
 }
 
-/* Formats the status line and headers into out. */
+/* Decimal digits of v into dst (at least 21 bytes); returns the length. */
+static size_t u64_digits(char *dst, unsigned long long v)
+{
+    char tmp[24];
+    size_t n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    for (size_t i = 0; i < n; i++)
+        dst[i] = tmp[n - 1 - i];
+    return n;
+}
+
+#define APPEND_LIT(b, lit) buf_append((b), (lit), sizeof(lit) - 1)
+
+/* Formats the status line and headers into out (the connection's scratch
+ * buffer; no printf on this path). */
 static void format_head(http_req *r, int status, const char *ctype, long long clen, bool chunked, buf *out)
 {
     http_conn *c = r->conn;
@@ -267,20 +288,47 @@ static void format_head(http_req *r, int status, const char *ctype, long long cl
         close = true; /* close-delimited body */
     if (close)
         r->keep_alive = false;
-    buf_printf(out, "HTTP/1.%d %d %s\r\nserver: genaiops\r\nx-request-id: %s\r\n",
-               r->minor_version, status, http_status_reason(status), r->request_id);
-    if (ctype)
-        buf_printf(out, "content-type: %s\r\n", ctype);
-    if (clen >= 0)
-        buf_printf(out, "content-length: %lld\r\n", clen);
+    char num[24];
+    buf_append(out, r->minor_version ? "HTTP/1.1 " : "HTTP/1.0 ", 9);
+    if (status < 100 || status > 999)
+        status = 500;
+    num[0] = (char)('0' + status / 100);
+    num[1] = (char)('0' + status / 10 % 10);
+    num[2] = (char)('0' + status % 10);
+    num[3] = ' ';
+    buf_append(out, num, 4);
+    buf_append_str(out, http_status_reason(status));
+    APPEND_LIT(out, "\r\nserver: genaiops\r\nx-request-id: ");
+    buf_append_str(out, r->request_id);
+    APPEND_LIT(out, "\r\n");
+    if (ctype) {
+        APPEND_LIT(out, "content-type: ");
+        buf_append_str(out, ctype);
+        APPEND_LIT(out, "\r\n");
+    }
+    if (clen >= 0) {
+        APPEND_LIT(out, "content-length: ");
+        buf_append(out, num, u64_digits(num, (unsigned long long)clen));
+        APPEND_LIT(out, "\r\n");
+    }
     if (chunked)
-        buf_append_str(out, "transfer-encoding: chunked\r\n");
+        APPEND_LIT(out, "transfer-encoding: chunked\r\n");
     buf_append(out, r->headers_out.p, r->headers_out.len);
     if (close)
-        buf_append_str(out, "connection: close\r\n");
+        APPEND_LIT(out, "connection: close\r\n");
     else if (r->minor_version == 0)
-        buf_append_str(out, "connection: keep-alive\r\n");
-    buf_append_str(out, "\r\n");
+        APPEND_LIT(out, "connection: keep-alive\r\n");
+    APPEND_LIT(out, "\r\n");
+}
+
+void http_resp_header_u64(http_req *r, const char *name, unsigned long long value)
+{
+    char num[24];
+    size_t n = u64_digits(num, value);
+    buf_append_str(&r->headers_out, name);
+    APPEND_LIT(&r->headers_out, ": ");
+    buf_append(&r->headers_out, num, n);
+    APPEND_LIT(&r->headers_out, "\r\n");
 }
 
 static void req_finish(http_req *r);
@@ -295,13 +343,12 @@ void http_resp_send(http_req *r, int status, const char *content_type, const cha
     r->status = status;
     if (!r->aborted && !r->responded) {
         r->responded = true;
-        buf head;
-        buf_init(&head, 64 * 1024);
-        format_head(r, status, content_type, (long long)len, false, &head);
-        uv_buf_t b[2] = { uv_buf_init(head.p, (unsigned)head.len), uv_buf_init((char *)body, (unsigned)len) };
+        buf *head = &r->conn->scratch;
+        buf_reset(head);
+        format_head(r, status, content_type, (long long)len, false, head);
+        uv_buf_t b[2] = { uv_buf_init(head->p, (unsigned)head->len), uv_buf_init((char *)body, (unsigned)len) };
         bool is_head = sv_eq_cstr(r->method, "HEAD");
         conn_writev(r->conn, b, is_head ? 1 : 2);
-        buf_free(&head);
     }
     req_finish(r);
 }
@@ -315,13 +362,12 @@ void http_resp_start(http_req *r, int status, const char *content_type)
     r->streaming = true;
     if (r->aborted)
         return;
-    buf head;
-    buf_init(&head, 64 * 1024);
+    buf *head = &r->conn->scratch;
+    buf_reset(head);
     bool chunked = r->minor_version >= 1;
-    format_head(r, status, content_type, -1, chunked, &head);
-    uv_buf_t b = uv_buf_init(head.p, (unsigned)head.len);
+    format_head(r, status, content_type, -1, chunked, head);
+    uv_buf_t b = uv_buf_init(head->p, (unsigned)head->len);
     conn_writev(r->conn, &b, 1);
-    buf_free(&head);
 }
 
 err_code http_resp_write(http_req *r, const char *data, size_t len)
@@ -631,6 +677,7 @@ static void conn_maybe_free(http_conn *c)
     buf_free(&c->body);
     buf_free(&c->out_pending);
     buf_free(&c->out_inflight);
+    buf_free(&c->scratch);
     free(c);
     worker_maybe_done(w);
 }
@@ -765,6 +812,7 @@ static void on_connection(uv_stream_t *server, int status)
     buf_init(&c->body, cfg->max_body_bytes);
     buf_init(&c->out_pending, OUT_HARD_LIMIT + (1u << 20));
     buf_init(&c->out_inflight, OUT_HARD_LIMIT + (1u << 20));
+    buf_init(&c->scratch, 128 * 1024);
     uv_tcp_init(&w->loop, &c->tcp);
     uv_timer_init(&w->loop, &c->timer);
     c->tcp.data = c->timer.data = c;

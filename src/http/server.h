@@ -94,6 +94,7 @@ sv http_req_header(const http_req *r, const char *name);   /* SV_NULL if absent 
  * such a header is dropped with a warning). */
 void http_resp_header(http_req *r, const char *name, const char *value);
 void http_resp_headerf(http_req *r, const char *name, const char *fmt, ...) PRINTF_LIKE(3, 4);
+void http_resp_header_u64(http_req *r, const char *name, unsigned long long value); /* name must be safe */
 /* A whole response with Content-Length; finishes the request. */
 void http_resp_send(http_req *r, int status, const char *content_type, const char *body, size_t len);
 /* Starts a streamed response (chunked on HTTP/1.1, close-delimited on 1.0). */
