@@ -16,7 +16,7 @@ for src in tests/fuzz/fuzz_*.c; do
   [ -d "tests/fuzz/corpus/$short" ] && cp -r "tests/fuzz/corpus/$short/." "$work/"
   if ASAN_OPTIONS=detect_leaks=1 "build-fuzz/$name" -max_total_time="$SECS" -timeout=10 -rss_limit_mb=2048 \
        -artifact_prefix=build-fuzz/artifacts/"$name"- "$work" >"build-fuzz/$name.log" 2>&1; then
-    echo "fuzz ok   $name ($(grep -o 'stat::number_of_executed_units: [0-9]*' "build-fuzz/$name.log" | awk '{print $2}') runs in ${SECS}s)"
+    echo "fuzz ok   $name ($(sed -n 's/^Done \([0-9]*\) runs.*/\1/p' "build-fuzz/$name.log" | tail -1) runs in ${SECS}s)"
   else
     echo "fuzz FAIL $name"; tail -30 "build-fuzz/$name.log"; rc=1
   fi

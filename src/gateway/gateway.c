@@ -322,7 +322,10 @@ static void deliver_failure(gw_call *c)
                      NULL, "provider '%s' %s after %d attempt%s: %s", pname,
                      timeout ? "timed out" : "could not be reached", c->attempts, c->attempts == 1 ? "" : "s",
                      c->last_msg[0] ? c->last_msg : err_message(c->last_err));
-        send_error(r, c->cfmt, &e, c->up_ns);
+        common_headers(c);
+        size_t len;
+        char *body = gw_error_body(&e, c->cfmt, r->pool, &len);
+        http_resp_send(r, e.status, "application/json", body, len);
         return;
     }
     if (c->last_status == 0) { /* no target could serve the endpoint */

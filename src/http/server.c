@@ -37,6 +37,8 @@
 enum conn_state { CONN_HEAD, CONN_BODY, CONN_HANDLING, CONN_CLOSED };
 
 #define READ_CHUNK 16384
+#define LINGER_MS 2000                      /* after a reject, read and drop input this long */
+#define LINGER_MAX_BYTES (64u << 20)        /* ... or this much, then close */
 #define OUT_HARD_LIMIT (256u << 20) /* queued output beyond this is refused */
 
 struct http_conn {
@@ -57,6 +59,11 @@ struct http_conn {
     uv_write_t wreq;
     bool writing;
     bool close_after_write;
+    bool linger;                     /* drain input before closing (after a reject) */
+    bool lingering;
+    bool out_paused;                 /* reading stopped until queued output drains */
+    size_t linger_bytes;
+    uv_shutdown_t shut;
     bool closing;
     bool peer_eof;
     bool reading;
@@ -114,6 +121,10 @@ uint64_t http_now_ns(void)
 
 static void conn_close(http_conn *c);
 static void conn_fail(http_conn *c);
+static void conn_done_writing(http_conn *c);
+static void conn_set_timer(http_conn *c, long ms);
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *out);
+static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b);
 static void conn_process(http_conn *c);
 static void conn_flush(http_conn *c);
 static void worker_maybe_done(http_worker *w);
@@ -170,7 +181,18 @@ static void on_write(uv_write_t *wr, int status)
         return;
     }
     if (c->close_after_write) {
-        conn_close(c);
+        conn_done_writing(c);
+        return;
+    }
+    if (c->out_paused) {
+        /* pipelined requests answered faster than read: go on now */
+        c->out_paused = false;
+        if (!c->reading && !c->peer_eof) {
+            uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+            c->reading = true;
+        }
+        if (!c->in_process && c->state == CONN_HEAD)
+            conn_process(c);
         return;
     }
     if (c->req && !c->req->finished && c->req->on_drain)
@@ -202,6 +224,14 @@ static err_code conn_writev(http_conn *c, uv_buf_t *bufs, unsigned n)
 {
     if (c->closing)
         return ERR_CANCELED;
+    size_t total = 0;
+    for (unsigned k = 0; k < n; k++)
+        total += bufs[k].len;
+    if (c->out_pending.len + c->out_inflight.len + total > OUT_HARD_LIMIT) {
+        /* all or nothing: never a truncated response */
+        conn_fail(c);
+        return ERR_TOOBIG;
+    }
     unsigned i = 0;
     size_t off = 0;
     if (!c->writing && c->out_pending.len == 0) {
@@ -217,8 +247,10 @@ static err_code conn_writev(http_conn *c, uv_buf_t *bufs, unsigned n)
     }
     for (; i < n; i++, off = 0) {
         err_code e = buf_append(&c->out_pending, bufs[i].base + off, bufs[i].len - off);
-        if (e)
+        if (e) {
+            conn_fail(c);
             return e;
+        }
     }
     conn_flush(c);
     return ERR_OK;
@@ -333,8 +365,6 @@ void http_resp_header_u64(http_req *r, const char *name, unsigned long long valu
 
 static void req_finish(http_req *r);
 static void conn_maybe_free(http_conn *c);
-static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *out);
-static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b);
 
 void http_resp_send(http_req *r, int status, const char *content_type, const char *body, size_t len)
 {
@@ -426,14 +456,39 @@ static void conn_reject(http_conn *c, int status, const char *msg)
     uv_buf_t b = uv_buf_init(out, (unsigned)n);
     conn_writev(c, &b, 1);
     c->close_after_write = true;
+    c->linger = true;
     c->state = CONN_CLOSED;
-    if (!c->writing)
+    if (!c->writing && c->out_pending.len == 0)
+        conn_done_writing(c);
+}
+
+static void on_shutdown(uv_shutdown_t *req, int status) { (void)req; (void)status; }
+
+/* Output is flushed and the connection is to close. After a reject the
+ * client may still be sending a body it will not stop sending until it
+ * reads our answer: closing now would make the kernel reset the connection
+ * and destroy the answer. So shut our side, drop what arrives, and close on
+ * EOF or after LINGER_MS / LINGER_MAX_BYTES (nginx's lingering close). */
+static void conn_done_writing(http_conn *c)
+{
+    if (!c->linger || c->peer_eof || c->closing || c->w->stopping) {
         conn_close(c);
+        return;
+    }
+    c->lingering = true;
+    buf_reset(&c->in);
+    if (uv_shutdown(&c->shut, (uv_stream_t *)&c->tcp, on_shutdown) < 0) {
+        conn_close(c);
+        return;
+    }
+    if (!c->reading) {
+        uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+        c->reading = true;
+    }
+    conn_set_timer(c, LINGER_MS);
 }
 
 /* ---- requests --------------------------------------------------------- */
-
-static void conn_set_timer(http_conn *c, long ms);
 
 static void req_free(http_req *r)
 {
@@ -461,7 +516,7 @@ static void req_finish(http_req *r)
         c->close_after_write = true;
         c->state = CONN_CLOSED;
         if (!c->writing && c->out_pending.len == 0)
-            conn_close(c);
+            conn_done_writing(c);
         return;
     }
     c->state = CONN_HEAD;
@@ -554,6 +609,15 @@ static void conn_process(http_conn *c)
         if (c->state == CONN_HEAD) {
             if (c->in.len == 0)
                 break;
+            if (c->out_pending.len + c->out_inflight.len > cfg->max_stream_buffer) {
+                /* answers pile up unread: read no more until they drain */
+                c->out_paused = true;
+                if (c->reading) {
+                    uv_read_stop((uv_stream_t *)&c->tcp);
+                    c->reading = false;
+                }
+                break;
+            }
             http_header hdrs[256];
             http_request_head h;
             size_t maxh = cfg->max_headers < countof(hdrs) ? cfg->max_headers : countof(hdrs);
@@ -724,6 +788,10 @@ static void conn_close(http_conn *c)
 static void on_timeout(uv_timer_t *t)
 {
     http_conn *c = t->data;
+    if (c->lingering) {
+        conn_close(c);
+        return;
+    }
     if (c->state == CONN_HEAD && c->in.len == 0) {
         conn_close(c); /* idle keep-alive connection */
         return;
@@ -764,6 +832,12 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *out)
 static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 {
     http_conn *c = s->data;
+    if (c->lingering) {
+        c->in.len = 0;
+        if (n < 0 || (c->linger_bytes += (size_t)(n > 0 ? n : 0)) > LINGER_MAX_BYTES)
+            conn_close(c);
+        return;
+    }
     if (n == UV_ENOBUFS) {
         conn_reject(c, 413, "request too large");
         return;
