@@ -387,24 +387,40 @@ static void stream_fail(gw_call *c, const char *why)
 
 /* ---- upstream callbacks ----------------------------------------------- */
 
-static long parse_retry_after(sv v)
+long gateway_retry_after_ms(sv v, time_t now)
 {
-    if (!v.len || v.len > 20)
+    if (!v.len || v.len > 40)
         return 0;
-    char tmp[24];
+    char tmp[48];
     memcpy(tmp, v.p, v.len);
     tmp[v.len] = '\0';
     char *end;
-    double s = strtod(tmp, &end);
-    if (end != tmp && *end == '\0' && s >= 0)
-        return (long)(s * 1000);
+    double secs = strtod(tmp, &end);
+    if (end != tmp && *end == '\0') {
+        if (!(secs >= 0) || secs > 86400.0 * 365)
+            return 0; /* negative, NaN or absurd */
+        return (long)(secs * 1000);
+    }
     struct tm tm;
     memset(&tm, 0, sizeof tm);
-    if (strptime(tmp, "%a, %d %b %Y %H:%M:%S GMT", &tm)) {
-        time_t when = timegm(&tm), now = time(NULL);
+    const char *rest = strptime(tmp, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    if (rest && *rest == '\0') {
+        time_t when = timegm(&tm);
         return when > now ? (long)(when - now) * 1000 : 0;
     }
     return 0;
+}
+
+long gateway_backoff_ms(const cfg_retry *rc, int tries, long retry_after_ms, uint32_t rnd)
+{
+    long cap = rc->max_ms > 0 ? rc->max_ms : 8000;
+    long d = rc->base_ms > 0 ? rc->base_ms : 200;
+    for (int i = 0; i < tries && d < cap; i++)
+        d *= 2;
+    if (d > cap)
+        d = cap;
+    d = d / 2 + (long)(rnd % (uint32_t)(d / 2 + 1)); /* equal jitter: [d/2, d] */
+    return retry_after_ms > d ? retry_after_ms : d;
 }
 
 static int stream_event(void *ud, const sse_event *ev)
@@ -436,12 +452,12 @@ static int cb_head(void *ud, int status, const upstream_header *h, size_t nh)
     c->status = status;
     c->retry_after_ms = 0;
     for (size_t i = 0; i < nh; i++)
-        if (sv_ieq_cstr(h[i].name, "retry-after"))
-            c->retry_after_ms = parse_retry_after(h[i].value);
+        if (sv_ieq_cstr(h[i].name, "retry-after") && !c->retry_after_ms)
+            c->retry_after_ms = gateway_retry_after_ms(h[i].value, time(NULL));
         else if (sv_ieq_cstr(h[i].name, "retry-after-ms")) {
-            long ms = parse_retry_after(h[i].value) / 1000;
+            long ms = gateway_retry_after_ms(h[i].value, time(NULL)) / 1000;
             if (ms > 0)
-                c->retry_after_ms = ms;
+                c->retry_after_ms = ms; /* the finer one wins */
         }
     if (status >= 200 && status < 300 && c->rq.stream) {
         uint64_t now = http_now_ns();
@@ -523,19 +539,10 @@ static void attempt_failed(gw_call *c)
     int max_retries = t->prov->max_retries >= 0 ? t->prov->max_retries : c->g->cfg->retry.max_retries;
     bool again = retryable(c->last_err, c->last_status);
     if (again && c->tries_here < max_retries && c->retry_after_ms <= MAX_RETRY_AFTER_MS) {
-        const cfg_retry *rc = &c->g->cfg->retry;
-        long cap = rc->max_ms > 0 ? rc->max_ms : 8000;
-        long d = rc->base_ms > 0 ? rc->base_ms : 200;
-        for (int i = 0; i < c->tries_here && d < cap; i++)
-            d *= 2;
-        if (d > cap)
-            d = cap;
         uint32_t rnd = 0;
         if (getrandom(&rnd, sizeof rnd, GRND_NONBLOCK) != sizeof rnd)
             rnd = (uint32_t)http_now_ns();
-        d = d / 2 + (long)(rnd % (uint32_t)(d / 2 + 1)); /* equal jitter */
-        if (c->retry_after_ms > d)
-            d = c->retry_after_ms;
+        long d = gateway_backoff_ms(&c->g->cfg->retry, c->tries_here, c->retry_after_ms, rnd);
         c->tries_here++;
         if (!c->backoff) {
             c->backoff = malloc(sizeof *c->backoff);

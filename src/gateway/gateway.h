@@ -10,6 +10,7 @@
 #ifndef GENAIOPS_GATEWAY_H
 #define GENAIOPS_GATEWAY_H
 
+#include <time.h>
 #include "core/config.h"
 #include "http/server.h"
 #include "providers/provider.h"
@@ -33,6 +34,15 @@ void gateway_free(gateway *g);
  * model (with its fallbacks), or PROVIDER/MODEL. Returns the number of
  * targets (primary first), 0 when the name is unknown. */
 int gateway_resolve(const gateway *g, sv model, gw_target *out, int max);
+
+/* Milliseconds a Retry-After (or retry-after-ms) value asks for: delta
+ * seconds (fractions allowed) or an HTTP date relative to now; 0 for
+ * anything else. */
+long gateway_retry_after_ms(sv value, time_t now);
+/* The wait before retry number tries+1: base_ms doubled per try, capped at
+ * max_ms, with equal jitter ([d/2, d], rnd picks), and at least the
+ * upstream's Retry-After. */
+long gateway_backoff_ms(const cfg_retry *rc, int tries, long retry_after_ms, uint32_t rnd);
 
 /* http_server_opts hooks; app must be the gateway. */
 void gateway_handle(http_req *r);

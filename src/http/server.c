@@ -501,6 +501,9 @@ static void req_finish(http_req *r)
 {
     http_conn *c = r->conn;
     r->finished = true;
+    log_req(L_DEBUG, r->request_id, "%.*s %.*s -> %d%s in %llu us", SV_FMT(r->method),
+            (int)MIN(r->target.len, 200), r->target.p, r->status, r->aborted ? " (client gone)" : "",
+            (unsigned long long)((http_now_ns() - r->start_ns) / 1000));
     bool keep = r->keep_alive && !r->aborted && !c->w->stopping && !c->peer_eof;
     c->req = NULL;
     req_free(r);

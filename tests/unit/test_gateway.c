@@ -181,3 +181,40 @@ TEST(resolve_models_deployments_and_provider_paths)
     gateway_free(g);
     config_free(cfg);
 }
+
+TEST(retry_after_values)
+{
+    struct { const char *v; long ms; } cases[] = {
+        { "1", 1000 }, { "0", 0 }, { "2.5", 2500 }, { "120", 120000 }, { "", 0 }, { "-3", 0 },
+        { "soon", 0 }, { "nan", 0 }, { "1e30", 0 }, { "5 ", 0 },
+        { "Sun, 06 Nov 1994 08:49:47 GMT", 10000 },   /* now is 08:49:37 */
+        { "Sun, 06 Nov 1994 08:49:30 GMT", 0 },       /* in the past */
+        { "Sun, 06 Nov 1994 08:49:47 GMTx", 0 },
+    };
+    time_t now = 784111777; /* 1994-11-06 08:49:37 UTC */
+    for (size_t i = 0; i < countof(cases); i++) {
+        long got = gateway_retry_after_ms(sv_from(cases[i].v), now);
+        if (got != cases[i].ms)
+            test_fail(__FILE__, __LINE__, "retry-after '%s' gave %ld, expected %ld", cases[i].v, got, cases[i].ms);
+    }
+}
+
+TEST(backoff_doubles_caps_jitters_and_honours_retry_after)
+{
+    cfg_retry rc = { .max_retries = 5, .base_ms = 100, .max_ms = 1000 };
+    /* rnd 0 gives the low end d/2, a huge rnd stays within [d/2, d] */
+    CHECK_INT(gateway_backoff_ms(&rc, 0, 0, 0), 50);
+    CHECK_INT(gateway_backoff_ms(&rc, 1, 0, 0), 100);
+    CHECK_INT(gateway_backoff_ms(&rc, 2, 0, 0), 200);
+    CHECK_INT(gateway_backoff_ms(&rc, 3, 0, 0), 400);
+    CHECK_INT(gateway_backoff_ms(&rc, 4, 0, 0), 500);  /* 1600 capped at 1000 */
+    CHECK_INT(gateway_backoff_ms(&rc, 30, 0, 0), 500); /* no overflow with many tries */
+    for (uint32_t rnd = 0; rnd < 5000; rnd += 37) {
+        long d = gateway_backoff_ms(&rc, 2, 0, rnd);
+        CHECK(d >= 200 && d <= 400);
+    }
+    CHECK_INT(gateway_backoff_ms(&rc, 0, 0, 50), 100);      /* top of [50, 100] */
+    CHECK_INT(gateway_backoff_ms(&rc, 0, 3000, 7), 3000);   /* Retry-After wins */
+    cfg_retry defaults = { 0 };
+    CHECK_INT(gateway_backoff_ms(&defaults, 0, 0, 0), 100); /* base 200 -> [100, 200] */
+}
