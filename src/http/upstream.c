@@ -34,6 +34,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include "http/upstream.h"
+#include "http/h1client.h"
 #include "core/buf.h"
 #include "core/log.h"
 
@@ -68,6 +69,7 @@ static void ul_del(ulink *n)
 enum where { IN_FREE = 0, IN_PENDING, IN_ACTIVE };
 
 struct upstream_call {
+    unsigned char impl;          /* UPSTREAM_IMPL_CURL (0); first, see h1client.h */
     upstream *u;
     CURL *easy;
     uv_timer_t idle;             /* idle timeout; lives as long as the slot */
@@ -106,6 +108,7 @@ typedef struct sock_watch {
 
 struct upstream {
     uv_loop_t *loop;
+    h1client *h1;                /* plain-http calls to local addresses; NULL = all to libcurl */
     CURLM *multi;
     uv_timer_t timer;            /* libcurl's timeout */
     uv_idle_t work;              /* runs queued resumes */
@@ -764,6 +767,11 @@ upstream *upstream_new(uv_loop_t *loop)
     u->timer.data = u;
     uv_idle_init(loop, &u->work);
     u->work.data = u;
+    /* The lean client for plain http to numeric hosts and localhost, unless
+     * GENAIOPS_UPSTREAM_CLIENT=curl sends everything to libcurl. */
+    const char *which = getenv("GENAIOPS_UPSTREAM_CLIENT");
+    if (!which || strcmp(which, "curl") != 0)
+        u->h1 = h1client_new(loop);
     return u;
 }
 
@@ -771,6 +779,8 @@ static void do_close(upstream *u)
 {
     u->closed = true;
     u->close_requested = false;
+    h1client_close(u->h1);
+    u->h1 = NULL;
     /* Every slot goes: in-flight ones are removed from the multi handle first. */
     ulink *lists[] = { &u->active, &u->pending, &u->free };
     for (size_t i = 0; i < countof(lists); i++)
@@ -803,7 +813,7 @@ void upstream_close(upstream *u)
 
 size_t upstream_active(const upstream *u)
 {
-    return u ? u->nactive : 0;
+    return u ? u->nactive + h1client_active(u->h1) : 0;
 }
 
 /* True for an RFC 9110 token character (header names, methods). */
@@ -953,7 +963,7 @@ err_code upstream_start(upstream *u, const upstream_request *r, const upstream_c
         *out = NULL;
     if (!u || !r || !cb || !cb->on_done || !out || u->closed || u->close_requested)
         return ERR_INVAL;
-    if (!r->url || !valid_url(r->url))
+    if (!r->url)
         return ERR_INVAL;
     bool has_body = r->body && r->body_len > 0;
     const char *method = r->method ? r->method : (has_body ? "POST" : "GET");
@@ -964,6 +974,16 @@ err_code upstream_start(upstream *u, const upstream_request *r, const upstream_c
     for (size_t i = 0; r->headers && r->headers[i]; i++)
         if (i >= 256 || !valid_header(r->headers[i]))
             return ERR_INVAL;
+    if (u->h1) {
+        /* Plain http to a numeric host or localhost without a proxy: the
+         * lean client (h1client.h). It parses the URL strictly and hands
+         * back (ERR_UNSUPPORTED) anything libcurl should judge. */
+        err_code he = h1client_start(u->h1, r, method, cb, ud, out);
+        if (he != ERR_UNSUPPORTED)
+            return he;
+    }
+    if (!valid_url(r->url))
+        return ERR_INVAL;
 
     upstream_call *c = slot_get(u);
     if (!c)
@@ -999,6 +1019,10 @@ err_code upstream_start(upstream *u, const upstream_request *r, const upstream_c
 
 void upstream_resume(upstream_call *c)
 {
+    if (c && h1client_owns(c)) {
+        h1client_resume(c);
+        return;
+    }
     if (!c || c->where == IN_FREE || c->done || c->canceled || !c->paused)
         return;
     upstream *u = c->u;
@@ -1010,6 +1034,10 @@ void upstream_resume(upstream_call *c)
 
 void upstream_cancel(upstream_call *c)
 {
+    if (c && h1client_owns(c)) {
+        h1client_cancel(c);
+        return;
+    }
     if (!c || c->where == IN_FREE || c->done || c->canceled)
         return;
     upstream *u = c->u;

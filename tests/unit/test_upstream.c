@@ -9,6 +9,13 @@
  * reuse can be checked. Each test has its own loop and ends by closing the
  * client and the server and checking that uv_loop_close() succeeds, i.e.
  * that no libuv handle was leaked.
+ *
+ * Every scenario runs twice (UPSTREAM_TEST): as "name" with the default
+ * routing, where these loopback http:// URLs go to the lean HTTP/1.1 client
+ * (h1client.c; rec_start checks that they do), and as "name_curl" with
+ * GENAIOPS_UPSTREAM_CLIENT=curl, where everything goes to libcurl. Requests
+ * that only libcurl serves (https, a proxy, Accept-Encoding, host names) go
+ * to libcurl in both runs.
  */
 #include <arpa/inet.h>
 #include <stdarg.h>
@@ -21,6 +28,7 @@
 #include "test.h"
 #include "core/buf.h"
 #include "http/upstream.h"
+#include "http/h1client.h"
 
 /* ---------------------------------------------------------------- server */
 
@@ -366,6 +374,39 @@ static int free_port(uv_loop_t *loop)
     return port;
 }
 
+/* ---------------------------------------------------------------- clients */
+
+/* Which client the scenario runs against: true = default routing (h1). */
+static bool want_h1;
+
+/* Runs fn with GENAIOPS_UPSTREAM_CLIENT set to `which` (NULL = unset),
+ * restoring the previous value afterwards. The variable is read by
+ * upstream_new, so it applies to every client the scenario creates. */
+static void with_client(const char *which, void (*fn)(void))
+{
+    const char *old = getenv("GENAIOPS_UPSTREAM_CLIENT");
+    char *saved = old ? strdup(old) : NULL;
+    if (which)
+        setenv("GENAIOPS_UPSTREAM_CLIENT", which, 1);
+    else
+        unsetenv("GENAIOPS_UPSTREAM_CLIENT");
+    want_h1 = which == NULL;
+    fn();
+    if (saved)
+        setenv("GENAIOPS_UPSTREAM_CLIENT", saved, 1);
+    else
+        unsetenv("GENAIOPS_UPSTREAM_CLIENT");
+    free(saved);
+    want_h1 = false;
+}
+
+/* A scenario registered twice: "name" (default routing) and "name_curl". */
+#define UPSTREAM_TEST(name)                                                   \
+    static void scenario_##name(void);                                        \
+    TEST(name) { with_client(NULL, scenario_##name); }                        \
+    TEST(name##_curl) { with_client("curl", scenario_##name); }               \
+    static void scenario_##name(void)
+
 /* ---------------------------------------------------------------- fixture */
 
 typedef struct fx {
@@ -483,10 +524,31 @@ static void rec_init(rec *r, fx *f, const char *path)
 
 static void rec_free(rec *r) { buf_free(&r->body); }
 
+static bool proxy_in_env(void)
+{
+    return getenv("http_proxy") || getenv("all_proxy") || getenv("ALL_PROXY");
+}
+
+/* True when the default routing must send r to the h1 client: plain http
+ * to 127.0.0.1, no Accept-Encoding (and no proxy, see rec_start). */
+static bool routes_to_h1(const rec *r)
+{
+    if (strncmp(r->req.url, "http://127.0.0.1:", 17) != 0)
+        return false;
+    for (size_t i = 0; r->req.headers && r->req.headers[i]; i++)
+        if (strncasecmp(r->req.headers[i], "Accept-Encoding:", 16) == 0)
+            return false;
+    return true;
+}
+
 static err_code rec_start(rec *r)
 {
     r->t_start = uv_now(&r->f->loop);
-    return upstream_start(r->f->u, &r->req, &rec_cb, r, &r->call);
+    err_code e = upstream_start(r->f->u, &r->req, &rec_cb, r, &r->call);
+    if (e == ERR_OK && !proxy_in_env() && h1client_owns(r->call) != (want_h1 && routes_to_h1(r)))
+        test_fail(__FILE__, __LINE__, "%s went to the %s client", r->req.url,
+                  h1client_owns(r->call) ? "h1" : "curl");
+    return e;
 }
 
 static int rec_head(void *ud, int status, const upstream_header *h, size_t nh)
@@ -586,7 +648,7 @@ static bool body_is_pattern(const buf *b, size_t n)
 
 /* ---------------------------------------------------------------- tests */
 
-TEST(upstream_content_length)
+UPSTREAM_TEST(upstream_content_length)
 {
     fx f;
     fx_init(&f);
@@ -611,7 +673,7 @@ TEST(upstream_content_length)
     fx_done(&f);
 }
 
-TEST(upstream_chunked_with_trailer)
+UPSTREAM_TEST(upstream_chunked_with_trailer)
 {
     fx f;
     fx_init(&f);
@@ -628,7 +690,7 @@ TEST(upstream_chunked_with_trailer)
     fx_done(&f);
 }
 
-TEST(upstream_post_echo_headers_no_expect)
+UPSTREAM_TEST(upstream_post_echo_headers_no_expect)
 {
     fx f;
     fx_init(&f);
@@ -656,7 +718,7 @@ TEST(upstream_post_echo_headers_no_expect)
     fx_done(&f);
 }
 
-TEST(upstream_methods)
+UPSTREAM_TEST(upstream_methods)
 {
     static const struct {
         const char *method;
@@ -689,7 +751,7 @@ TEST(upstream_methods)
     fx_done(&f);
 }
 
-TEST(upstream_accept_encoding_decoded_by_curl)
+UPSTREAM_TEST(upstream_accept_encoding_decoded_by_curl)
 {
     fx f;
     fx_init(&f);
@@ -707,7 +769,7 @@ TEST(upstream_accept_encoding_decoded_by_curl)
     fx_done(&f);
 }
 
-TEST(upstream_interim_heads_skipped)
+UPSTREAM_TEST(upstream_interim_heads_skipped)
 {
     fx f;
     fx_init(&f);
@@ -724,7 +786,7 @@ TEST(upstream_interim_heads_skipped)
     fx_done(&f);
 }
 
-TEST(upstream_retry_after_visible)
+UPSTREAM_TEST(upstream_retry_after_visible)
 {
     fx f;
     fx_init(&f);
@@ -740,7 +802,7 @@ TEST(upstream_retry_after_visible)
     fx_done(&f);
 }
 
-TEST(upstream_obs_fold_joined)
+UPSTREAM_TEST(upstream_obs_fold_joined)
 {
     fx f;
     fx_init(&f);
@@ -755,7 +817,7 @@ TEST(upstream_obs_fold_joined)
     fx_done(&f);
 }
 
-TEST(upstream_head_too_large_refused)
+UPSTREAM_TEST(upstream_head_too_large_refused)
 {
     fx f;
     fx_init(&f);
@@ -777,7 +839,7 @@ static bool chain_done(void *arg)
     return r->chain_left == 0 && r->ndone > 0;
 }
 
-TEST(upstream_sequential_calls_reuse_connection)
+UPSTREAM_TEST(upstream_sequential_calls_reuse_connection)
 {
     fx f;
     fx_init(&f);
@@ -815,7 +877,7 @@ static bool all_done(void *arg)
     return true;
 }
 
-TEST(upstream_fifty_concurrent_calls)
+UPSTREAM_TEST(upstream_fifty_concurrent_calls)
 {
     fx f;
     fx_init(&f);
@@ -852,7 +914,7 @@ TEST(upstream_fifty_concurrent_calls)
     fx_done(&f);
 }
 
-TEST(upstream_connect_refused)
+UPSTREAM_TEST(upstream_connect_refused)
 {
     fx f;
     fx_init(&f);
@@ -869,7 +931,7 @@ TEST(upstream_connect_refused)
     fx_done(&f);
 }
 
-TEST(upstream_server_closes_at_once)
+UPSTREAM_TEST(upstream_server_closes_at_once)
 {
     fx f;
     fx_init(&f);
@@ -884,7 +946,7 @@ TEST(upstream_server_closes_at_once)
     fx_done(&f);
 }
 
-TEST(upstream_total_timeout)
+UPSTREAM_TEST(upstream_total_timeout)
 {
     fx f;
     fx_init(&f);
@@ -901,7 +963,7 @@ TEST(upstream_total_timeout)
     fx_done(&f);
 }
 
-TEST(upstream_total_timeout_mid_body)
+UPSTREAM_TEST(upstream_total_timeout_mid_body)
 {
     fx f;
     fx_init(&f);
@@ -916,7 +978,7 @@ TEST(upstream_total_timeout_mid_body)
     fx_done(&f);
 }
 
-TEST(upstream_idle_timeout_after_first_chunk)
+UPSTREAM_TEST(upstream_idle_timeout_after_first_chunk)
 {
     fx f;
     fx_init(&f);
@@ -936,7 +998,7 @@ TEST(upstream_idle_timeout_after_first_chunk)
     fx_done(&f);
 }
 
-TEST(upstream_idle_timeout_before_first_byte)
+UPSTREAM_TEST(upstream_idle_timeout_before_first_byte)
 {
     fx f;
     fx_init(&f);
@@ -951,7 +1013,7 @@ TEST(upstream_idle_timeout_before_first_byte)
     fx_done(&f);
 }
 
-TEST(upstream_idle_timer_reset_by_each_byte)
+UPSTREAM_TEST(upstream_idle_timer_reset_by_each_byte)
 {
     fx f;
     fx_init(&f);
@@ -1028,17 +1090,17 @@ static void pause_resume_case(const char *path, size_t n)
     fx_done(&f);
 }
 
-TEST(upstream_pause_resume_content_length)
+UPSTREAM_TEST(upstream_pause_resume_content_length)
 {
     pause_resume_case("/big/300000", 300000);
 }
 
-TEST(upstream_pause_resume_chunked)
+UPSTREAM_TEST(upstream_pause_resume_chunked)
 {
     pause_resume_case("/bigchunked/200000", 200000);
 }
 
-TEST(upstream_pause_resume_many_concurrent)
+UPSTREAM_TEST(upstream_pause_resume_many_concurrent)
 {
     fx f;
     fx_init(&f);
@@ -1066,7 +1128,7 @@ TEST(upstream_pause_resume_many_concurrent)
     fx_done(&f);
 }
 
-TEST(upstream_pause_on_last_bytes_holds_done)
+UPSTREAM_TEST(upstream_pause_on_last_bytes_holds_done)
 {
     fx f;
     fx_init(&f);
@@ -1088,7 +1150,7 @@ TEST(upstream_pause_on_last_bytes_holds_done)
     fx_done(&f);
 }
 
-TEST(upstream_paused_call_times_out_total_not_idle)
+UPSTREAM_TEST(upstream_paused_call_times_out_total_not_idle)
 {
     fx f;
     fx_init(&f);
@@ -1108,7 +1170,7 @@ TEST(upstream_paused_call_times_out_total_not_idle)
     fx_done(&f);
 }
 
-TEST(upstream_resume_when_not_paused_is_harmless)
+UPSTREAM_TEST(upstream_resume_when_not_paused_is_harmless)
 {
     fx f;
     fx_init(&f);
@@ -1123,7 +1185,7 @@ TEST(upstream_resume_when_not_paused_is_harmless)
     fx_done(&f);
 }
 
-TEST(upstream_cancel_inside_on_data)
+UPSTREAM_TEST(upstream_cancel_inside_on_data)
 {
     fx f;
     fx_init(&f);
@@ -1154,7 +1216,7 @@ static void cancel_later(uv_timer_t *t)
     uv_close((uv_handle_t *)t, NULL);
 }
 
-TEST(upstream_cancel_from_loop_mid_body)
+UPSTREAM_TEST(upstream_cancel_from_loop_mid_body)
 {
     fx f;
     fx_init(&f);
@@ -1176,7 +1238,7 @@ TEST(upstream_cancel_from_loop_mid_body)
     fx_done(&f);
 }
 
-TEST(upstream_cancel_other_call_inside_callback)
+UPSTREAM_TEST(upstream_cancel_other_call_inside_callback)
 {
     fx f;
     fx_init(&f);
@@ -1197,7 +1259,7 @@ TEST(upstream_cancel_other_call_inside_callback)
     fx_done(&f);
 }
 
-TEST(upstream_abort_from_on_head)
+UPSTREAM_TEST(upstream_abort_from_on_head)
 {
     fx f;
     fx_init(&f);
@@ -1216,7 +1278,7 @@ TEST(upstream_abort_from_on_head)
     fx_done(&f);
 }
 
-TEST(upstream_abort_from_on_data)
+UPSTREAM_TEST(upstream_abort_from_on_data)
 {
     fx f;
     fx_init(&f);
@@ -1234,7 +1296,7 @@ TEST(upstream_abort_from_on_data)
     fx_done(&f);
 }
 
-TEST(upstream_start_from_inside_on_head)
+UPSTREAM_TEST(upstream_start_from_inside_on_head)
 {
     fx f;
     fx_init(&f);
@@ -1255,7 +1317,7 @@ TEST(upstream_start_from_inside_on_head)
     fx_done(&f);
 }
 
-TEST(upstream_close_inside_on_data)
+UPSTREAM_TEST(upstream_close_inside_on_data)
 {
     fx f;
     fx_init(&f);
@@ -1275,7 +1337,7 @@ TEST(upstream_close_inside_on_data)
     fx_done(&f);
 }
 
-TEST(upstream_close_with_calls_in_flight)
+UPSTREAM_TEST(upstream_close_with_calls_in_flight)
 {
     fx f;
     fx_init(&f);
@@ -1297,7 +1359,7 @@ TEST(upstream_close_with_calls_in_flight)
     fx_done(&f);
 }
 
-TEST(upstream_bad_requests_refused)
+UPSTREAM_TEST(upstream_bad_requests_refused)
 {
     static const char *const hdr_crlf[] = { "X-A: 1\r\nX-Injected: 1", NULL };
     static const char *const hdr_nocolon[] = { "NoColon", NULL };
@@ -1363,7 +1425,7 @@ TEST(upstream_bad_requests_refused)
     fx_done(&f);
 }
 
-TEST(upstream_start_after_close_refused)
+UPSTREAM_TEST(upstream_start_after_close_refused)
 {
     uv_loop_t loop;
     uv_loop_init(&loop);
@@ -1383,7 +1445,7 @@ TEST(upstream_start_after_close_refused)
     upstream_cancel(NULL);
 }
 
-TEST(upstream_env_proxy_honoured)
+UPSTREAM_TEST(upstream_env_proxy_honoured)
 {
     fx f;
     fx_init(&f);
@@ -1416,7 +1478,7 @@ TEST(upstream_env_proxy_honoured)
     fx_done(&f);
 }
 
-TEST(upstream_tls_failure_is_upstream_error)
+UPSTREAM_TEST(upstream_tls_failure_is_upstream_error)
 {
     fx f;
     fx_init(&f);
@@ -1433,7 +1495,7 @@ TEST(upstream_tls_failure_is_upstream_error)
     fx_done(&f);
 }
 
-TEST(upstream_optional_callbacks_null)
+UPSTREAM_TEST(upstream_optional_callbacks_null)
 {
     fx f;
     fx_init(&f);
@@ -1448,7 +1510,7 @@ TEST(upstream_optional_callbacks_null)
     fx_done(&f);
 }
 
-TEST(upstream_cancel_paused_and_resume_queued)
+UPSTREAM_TEST(upstream_cancel_paused_and_resume_queued)
 {
     fx f;
     fx_init(&f);
@@ -1474,7 +1536,7 @@ TEST(upstream_cancel_paused_and_resume_queued)
     fx_done(&f);
 }
 
-TEST(upstream_close_with_paused_call)
+UPSTREAM_TEST(upstream_close_with_paused_call)
 {
     fx f;
     fx_init(&f);
@@ -1492,7 +1554,7 @@ TEST(upstream_close_with_paused_call)
     fx_done(&f);
 }
 
-TEST(upstream_cancel_deferred_start_inside_callback)
+UPSTREAM_TEST(upstream_cancel_deferred_start_inside_callback)
 {
     fx f;
     fx_init(&f);
@@ -1513,7 +1575,7 @@ TEST(upstream_cancel_deferred_start_inside_callback)
     fx_done(&f);
 }
 
-TEST(upstream_close_and_cancel_inside_on_done)
+UPSTREAM_TEST(upstream_close_and_cancel_inside_on_done)
 {
     fx f;
     fx_init(&f);
@@ -1537,7 +1599,7 @@ TEST(upstream_close_and_cancel_inside_on_done)
 
 /* A listener that never accepts, its backlog filled: Linux drops further
  * SYNs, so a connect to it hangs until the connect timeout. */
-TEST(upstream_connect_timeout)
+UPSTREAM_TEST(upstream_connect_timeout)
 {
     fx f;
     fx_init(&f);
@@ -1580,7 +1642,7 @@ static size_t srv_unsent(const tsrv *s)
 
 /* Pausing must stop reading the socket (TCP backpressure), not just stop
  * calling on_data while libcurl buffers the stream in memory. */
-TEST(upstream_pause_applies_backpressure)
+UPSTREAM_TEST(upstream_pause_applies_backpressure)
 {
     fx f;
     fx_init(&f);
