@@ -1474,6 +1474,18 @@ static bool check_model_name(ctx *c, const node *n, const char *path, const char
     return true;
 }
 
+/* ca_file: a PEM bundle the process can read now (not at the first request). */
+static bool check_readable_file(ctx *c, const node *n, const char *path, const char **v)
+{
+    FILE *f = fopen(*v, "rb");
+    if (!f) {
+        ERR(c, n, path, "cannot read %s: %s", quoted(c, *v, strlen(*v)), strerror(errno));
+        return false;
+    }
+    fclose(f);
+    return true;
+}
+
 static bool check_store_url(ctx *c, const node *n, const char *path, const char **v)
 {
     const char *s = *v;
@@ -1733,6 +1745,7 @@ static const key_spec provider_keys[] = {
     { K("base_url", K_STR, cfg_provider, base_url), .check = check_url },
     { K("api_key", K_STR, cfg_provider, api_key) },
     { K("api_version", K_STR, cfg_provider, api_version) },
+    { K("ca_file", K_STR, cfg_provider, ca_file), .check = check_readable_file },
     { K("connect_timeout_ms", K_MS, cfg_provider, connect_timeout_ms), .def = "5000", .lo = 1, .hi = 600000 },
     { K("timeout_ms", K_MS, cfg_provider, timeout_ms), .def = "600000", .lo = 1, .hi = MS_DAY },
     /* -1: not given, the provider_finish takes server.retry.max_retries */

@@ -44,6 +44,7 @@ typedef struct cfg_provider {
     const char *base_url;       /* no trailing slash; defaults per type */
     const char *api_key;        /* may be NULL */
     const char *api_version;    /* azure: api-version query; anthropic: anthropic-version header */
+    const char *ca_file;        /* PEM bundle of CAs to trust for https (default: the system's) */
     long connect_timeout_ms;    /* default 5000 */
     long timeout_ms;            /* total, default 600000 */
     int max_retries;            /* default 2 */

@@ -897,6 +897,8 @@ static err_code configure(upstream_call *c, const upstream_request *r, const cha
         SET(CURLOPT_TIMEOUT_MS, r->timeout_ms);
     if (https)
         SET(CURLOPT_PIPEWAIT, 1L); /* prefer multiplexing on a connection being set up */
+    if (https && r->ca_file)
+        SET(CURLOPT_CAINFO, r->ca_file); /* a private CA; verification stays on */
     if (rc != CURLE_OK)
         goto out;
     /* HTTP/2 needs nghttp2 in libcurl; without it stay on HTTP/1.1. */

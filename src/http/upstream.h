@@ -52,6 +52,7 @@ typedef struct upstream_request {
     long connect_timeout_ms;           /* 0 = 5000 */
     long timeout_ms;                   /* total; 0 = none */
     long idle_timeout_ms;              /* no byte received for this long -> ERR_TIMEOUT; 0 = none */
+    const char *ca_file;               /* PEM CA bundle for https; NULL = the system store */
 } upstream_request;
 
 typedef struct upstream_callbacks {
