@@ -627,37 +627,53 @@ static sim_endpoint sim_ep(gw_endpoint ep)
     }
 }
 
-/* The request in the target's API, model set: returns a new reference. */
-static json_t *request_for(gw_call *c, const gw_target *t, gw_error *e)
+/* The request for target t. In the same API as the client and to a real
+ * provider: the client's bytes (with "model" spliced when it is renamed),
+ * in *body, no tree. Otherwise a tree in the target's API (a new reference)
+ * in *tree: translated, or the client's own for the simulator, which gets
+ * its mode separately and answers with the name the client used
+ * ("sim/echo"), so it is never mistaken for a real model. */
+static bool request_for(gw_call *c, const gw_target *t, json_t **tree, const char **body, size_t *len, gw_error *e)
 {
-    if (c->cfmt == API_ANTHROPIC && c->wire == API_OPENAI) {
-        if (!c->as_openai) {
-            xlate_err xe = { 0 };
-            c->as_openai = anthropic_to_chat_request(c->rq.root, &xe);
-            if (!c->as_openai) {
-                gw_error_set(e, xe.status ? xe.status : 400, "invalid_request_error", NULL, xe.param, "%s", xe.message);
-                return NULL;
-            }
+    *tree = NULL;
+    *body = NULL;
+    pool *pl = c->r->pool;
+    if (c->cfmt == c->wire && t->prov->type != PROVIDER_SIMULATOR) {
+        if (strcmp(t->upstream_model, c->rq.model) == 0) {
+            *body = c->rq.body;
+            *len = c->rq.len;
+        } else {
+            *body = gw_request_with_model(&c->rq, t->upstream_model, pl, len);
         }
-        json_t *o = json_copy(c->as_openai);
-        json_object_set_new(o, "model", json_string(t->upstream_model));
-        return o;
+        if (!*body)
+            gw_error_set(e, 500, "api_error", NULL, NULL, "out of memory");
+        return *body != NULL;
     }
-    if (c->cfmt == API_OPENAI && c->wire == API_ANTHROPIC) {
-        xlate_err xe = { 0 };
-        json_t *o = anthropic_from_chat_request(c->rq.root, t->upstream_model, &xe);
-        if (!o)
-            gw_error_set(e, xe.status ? xe.status : 400, "invalid_request_error", NULL, xe.param, "%s", xe.message);
-        return o;
+    json_t *root = gw_request_tree(&c->rq);
+    if (!root) {
+        gw_error_set(e, 500, "api_error", NULL, NULL, "out of memory");
+        return false;
     }
-    json_t *o = c->rq.root;
-    json_incref(o);
-    /* the simulator gets its mode separately and answers with the name the
-     * client used ("sim/echo"), so it is never mistaken for a real model */
-    if (t->prov->type != PROVIDER_SIMULATOR &&
-        strcmp(json_string_value(json_object_get(o, "model")), t->upstream_model) != 0)
-        json_object_set_new(o, "model", json_string(t->upstream_model));
-    return o;
+    xlate_err xe = { 0 };
+    if (c->cfmt == API_ANTHROPIC && c->wire == API_OPENAI) {
+        if (!c->as_openai)
+            c->as_openai = anthropic_to_chat_request(root, &xe);
+        if (c->as_openai) {
+            *tree = json_copy(c->as_openai);
+            if (*tree && t->prov->type != PROVIDER_SIMULATOR)
+                json_object_set_new(*tree, "model", json_string(t->upstream_model));
+        }
+    } else if (c->cfmt == API_OPENAI && c->wire == API_ANTHROPIC) {
+        *tree = anthropic_from_chat_request(root, t->upstream_model, &xe);
+    } else {
+        *tree = json_incref(root);
+    }
+    if (!*tree) {
+        gw_error_set(e, xe.status ? xe.status : 400, "invalid_request_error", NULL, xe.param && xe.param[0] ? xe.param : NULL,
+                     "%s", xe.message[0] ? xe.message : "out of memory");
+        return false;
+    }
+    return true;
 }
 
 static void attempt_start(gw_call *c)
@@ -685,8 +701,10 @@ static void attempt_start(gw_call *c)
     c->retry_after_ms = 0;
     c->last_err = ERR_OK;
     buf_reset(&c->body);
-    json_t *o = request_for(c, t, &ge);
-    if (!o) {
+    json_t *o;
+    const char *body;
+    size_t len = 0;
+    if (!request_for(c, t, &o, &body, &len, &ge)) {
         send_error(r, c->cfmt, &ge, c->up_ns);
         return;
     }
@@ -704,16 +722,10 @@ static void attempt_start(gw_call *c)
         }
         return;
     }
-    /* the client's own bytes go upstream untouched when nothing changed */
-    const char *body;
-    size_t len;
-    if (o == c->rq.root && strcmp(t->upstream_model, c->rq.model) == 0) {
-        body = r->body;
-        len = r->body_len;
-    } else {
+    if (o) {
         body = dump_pool(r->pool, o, &len);
+        json_decref(o);
     }
-    json_decref(o);
     provider_http ph;
     if (!body || provider_build_http(p, c->wire_ep, t->upstream_model, c->rq.stream, r->pool, &ph) != ERR_OK) {
         gw_error_set(&ge, 500, "api_error", NULL, NULL, "out of memory");
@@ -728,6 +740,7 @@ static void attempt_start(gw_call *c)
         .body_len = len,
         .connect_timeout_ms = p->connect_timeout_ms,
         .timeout_ms = p->timeout_ms,
+        .ca_file = p->ca_file,
     };
     e = upstream_start(c->w->up, &ur, &callbacks, c, &c->uc);
     if (e != ERR_OK) {
@@ -790,9 +803,8 @@ static void handle_infer(http_req *r, gw_endpoint ep, api_format cfmt)
         send_error(r, cfmt, &e, 0);
         return;
     }
-    /* the request's "model" may be replaced per attempt: keep our own copies */
-    c->rq.model = pool_strdup(r->pool, c->rq.model);
-    c->nt = c->rq.model ? gateway_resolve(g, sv_from(c->rq.model), c->t, GW_MAX_TARGETS) : 0;
+    /* a PROVIDER/MODEL target's upstream_model points into rq.model: copy */
+    c->nt = gateway_resolve(g, sv_from(c->rq.model), c->t, GW_MAX_TARGETS);
     for (int i = 0; i < c->nt; i++)
         c->t[i].upstream_model = pool_strdup(r->pool, c->t[i].upstream_model);
     if (c->nt == 0) {

@@ -6,6 +6,7 @@
  */
 #include <stdarg.h>
 #include <stdio.h>
+#include "core/jscan.h"
 #include "gateway/request.h"
 
 void gw_error_set(gw_error *e, int status, const char *type, const char *code, const char *param,
@@ -66,127 +67,175 @@ char *gw_error_body(const gw_error *e, api_format fmt, pool *p, size_t *len)
     return s;
 }
 
-static bool check_messages(json_t *msgs, bool anthropic, gw_error *e)
+static bool check_messages(jval msgs, bool found, bool anthropic, gw_error *e)
 {
-    if (!json_is_array(msgs)) {
+    if (!found || msgs.type != J_ARRAY) {
         gw_error_set(e, 400, "invalid_request_error", NULL, "messages", "'messages' must be an array of message objects");
         return false;
     }
-    if (json_array_size(msgs) == 0) {
-        gw_error_set(e, 400, "invalid_request_error", NULL, "messages", "'messages' must not be empty");
-        return false;
-    }
     static const char *const roles[] = { "system", "developer", "user", "assistant", "tool", "function" };
-    size_t i;
-    json_t *m;
-    json_array_foreach(msgs, i, m) {
+    static const char *const aroles[] = { "user", "assistant" };
+    jscan_iter it;
+    jscan_iter_init(&it, msgs);
+    jval key, m;
+    size_t i = 0;
+    for (; jscan_next(&it, &key, &m); i++) {
         char param[64];
         snprintf(param, sizeof param, "messages[%zu]", i);
-        if (!json_is_object(m)) {
+        if (m.type != J_OBJECT) {
             gw_error_set(e, 400, "invalid_request_error", NULL, param, "%s must be an object", param);
             return false;
         }
-        json_t *role = json_object_get(m, "role");
+        jval role;
         snprintf(param, sizeof param, "messages[%zu].role", i);
-        if (!json_is_string(role)) {
+        if (!jscan_get(m, "role", &role, NULL) || role.type != J_STRING) {
             gw_error_set(e, 400, "invalid_request_error", NULL, param, "%s must be a string", param);
             return false;
         }
-        const char *rs = json_string_value(role);
-        bool ok = false;
-        for (size_t k = 0; k < (anthropic ? 2u : countof(roles)); k++)
-            ok |= strcmp(rs, anthropic ? (k ? "assistant" : "user") : roles[k]) == 0;
-        if (!ok) {
-            gw_error_set(e, 400, "invalid_request_error", NULL, param, "%s is '%.40s'; expected one of %s", param, rs,
+        if (jscan_match(role, anthropic ? aroles : roles, anthropic ? countof(aroles) : countof(roles)) < 0) {
+            char rs[48];
+            size_t rl;
+            if (!jscan_string(role, rs, sizeof rs, &rl))
+                snprintf(rs, sizeof rs, "%s", "(too long)");
+            gw_error_set(e, 400, "invalid_request_error", NULL, param, "%s is '%s'; expected one of %s", param, rs,
                          anthropic ? "user, assistant" : "system, developer, user, assistant, tool");
             return false;
         }
     }
+    if (i == 0) {
+        gw_error_set(e, 400, "invalid_request_error", NULL, "messages", "'messages' must not be empty");
+        return false;
+    }
     return true;
 }
+
+enum { K_MODEL, K_STREAM, K_STREAM_OPTIONS, K_N, K_MESSAGES, K_PROMPT, K_INPUT };
+static const char *const keys[] = { "model", "stream", "stream_options", "n", "messages", "prompt", "input" };
 
 err_code gw_decode_request(gw_endpoint ep, const char *body, size_t len, gw_request *out, gw_error *e)
 {
     memset(out, 0, sizeof *out);
+    out->body = body;
+    out->len = len;
     if (len == 0) {
         gw_error_set(e, 400, "invalid_request_error", NULL, NULL,
                      "the request body is empty; expected a JSON object");
         return ERR_PARSE;
     }
-    json_error_t je;
-    json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
-    if (!root) {
-        bool utf8 = strncmp(je.text, "unable to decode byte", 21) == 0 || strstr(je.text, "UTF-8") != NULL;
+    jscan_member top[64];
+    size_t count = 0;
+    jval root;
+    jscan_error je;
+    if (!jscan_parse(body, len, JSCAN_MAX_DEPTH, &root, top, countof(top), &count, &je)) {
+        bool utf8 = strstr(je.message, "UTF-8") != NULL;
         gw_error_set(e, 400, "invalid_request_error", "invalid_json", NULL,
-                     "%s in the request body at line %d, column %d (byte %d): %s",
-                     utf8 ? "invalid UTF-8" : "invalid JSON", je.line, je.column, je.position, je.text);
+                     "%s in the request body at line %d, column %d (byte %zu): %s",
+                     utf8 ? "invalid UTF-8" : "invalid JSON", je.line, je.column, je.offset, je.message);
         return ERR_PARSE;
     }
-    if (!json_is_object(root)) {
+    if (root.type != J_OBJECT) {
         gw_error_set(e, 400, "invalid_request_error", NULL, NULL, "the request body must be a JSON object");
-        goto bad;
+        return ERR_INVAL;
     }
-    json_t *model = json_object_get(root, "model");
-    if (!json_is_string(model) || json_string_length(model) == 0) {
+    if (count > countof(top) ? jscan_has_duplicate_keys(root) : jscan_duplicate_members(top, count)) {
+        gw_error_set(e, 400, "invalid_request_error", "invalid_json", NULL,
+                     "the request body has a duplicate key at its top level");
+        return ERR_INVAL;
+    }
+    jval v[countof(keys)];
+    bool has[countof(keys)] = { false };
+    if (count <= countof(top)) {
+        for (size_t i = 0; i < count; i++) {
+            int k = jscan_match(top[i].key, keys, countof(keys));
+            if (k >= 0) {
+                v[k] = top[i].val;
+                has[k] = true;
+            }
+        }
+    } else {
+        for (size_t k = 0; k < countof(keys); k++)
+            has[k] = jscan_get(root, keys[k], &v[k], NULL);
+    }
+    size_t mlen = 0;
+    if (!has[K_MODEL] || v[K_MODEL].type != J_STRING) {
         gw_error_set(e, 400, "invalid_request_error", NULL, "model",
-                     model ? "'model' must be a non-empty string" : "you must provide a model parameter");
-        goto bad;
+                     has[K_MODEL] ? "'model' must be a non-empty string" : "you must provide a model parameter");
+        return ERR_INVAL;
     }
-    json_t *stream = json_object_get(root, "stream");
-    if (stream && !json_is_boolean(stream) && !json_is_null(stream)) {
+    if (!jscan_string(v[K_MODEL], out->model, sizeof out->model, &mlen) || mlen == 0) {
+        gw_error_set(e, 400, "invalid_request_error", NULL, "model",
+                     mlen ? "'model' is longer than %d bytes" : "'model' must be a non-empty string",
+                     GW_MAX_MODEL_NAME - 1);
+        return ERR_INVAL;
+    }
+    out->model_at = v[K_MODEL].p;
+    out->model_len = v[K_MODEL].len;
+    if (has[K_STREAM] && v[K_STREAM].type != J_TRUE && v[K_STREAM].type != J_FALSE && v[K_STREAM].type != J_NULL) {
         gw_error_set(e, 400, "invalid_request_error", NULL, "stream", "'stream' must be a boolean");
-        goto bad;
+        return ERR_INVAL;
     }
-    if (ep == EP_EMBEDDINGS && json_is_true(stream)) {
+    out->stream = has[K_STREAM] && v[K_STREAM].type == J_TRUE;
+    if (ep == EP_EMBEDDINGS && out->stream) {
         gw_error_set(e, 400, "invalid_request_error", NULL, "stream", "embeddings cannot be streamed");
-        goto bad;
+        return ERR_INVAL;
     }
-    json_t *so = json_object_get(root, "stream_options");
-    if (so && !json_is_null(so)) {
-        json_t *iu = json_is_object(so) ? json_object_get(so, "include_usage") : NULL;
-        if (!json_is_object(so) || (iu && !json_is_boolean(iu))) {
+    if (has[K_STREAM_OPTIONS] && v[K_STREAM_OPTIONS].type != J_NULL) {
+        jval iu;
+        bool has_iu = v[K_STREAM_OPTIONS].type == J_OBJECT && jscan_get(v[K_STREAM_OPTIONS], "include_usage", &iu, NULL);
+        if (v[K_STREAM_OPTIONS].type != J_OBJECT || (has_iu && iu.type != J_TRUE && iu.type != J_FALSE)) {
             gw_error_set(e, 400, "invalid_request_error", NULL, "stream_options",
                          "'stream_options' must be an object with a boolean include_usage");
-            goto bad;
+            return ERR_INVAL;
         }
-        out->include_usage = json_is_true(iu);
+        out->include_usage = has_iu && iu.type == J_TRUE;
     }
-    json_t *n = json_object_get(root, "n");
-    if (n && !json_is_null(n) && (!json_is_integer(n) || json_integer_value(n) < 1 || json_integer_value(n) > 128)) {
+    long long n;
+    if (has[K_N] && v[K_N].type != J_NULL && (!jscan_int(v[K_N], &n) || n < 1 || n > 128)) {
         gw_error_set(e, 400, "invalid_request_error", NULL, "n", "'n' must be an integer from 1 to 128");
-        goto bad;
+        return ERR_INVAL;
     }
     switch (ep) {
     case EP_CHAT:
-        if (!check_messages(json_object_get(root, "messages"), false, e))
-            goto bad;
-        break;
     case EP_MESSAGES:
-        if (!check_messages(json_object_get(root, "messages"), true, e))
-            goto bad;
+        if (!check_messages(v[K_MESSAGES], has[K_MESSAGES], ep == EP_MESSAGES, e))
+            return ERR_INVAL;
         break;
-    case EP_COMPLETIONS: {
-        json_t *p = json_object_get(root, "prompt");
-        if (!json_is_string(p) && !json_is_array(p)) {
+    case EP_COMPLETIONS:
+        if (!has[K_PROMPT] || (v[K_PROMPT].type != J_STRING && v[K_PROMPT].type != J_ARRAY)) {
             gw_error_set(e, 400, "invalid_request_error", NULL, "prompt", "'prompt' must be a string or an array");
-            goto bad;
+            return ERR_INVAL;
         }
         break;
-    }
-    case EP_EMBEDDINGS: {
-        json_t *in = json_object_get(root, "input");
-        if (!json_is_string(in) && !json_is_array(in)) {
+    case EP_EMBEDDINGS:
+        if (!has[K_INPUT] || (v[K_INPUT].type != J_STRING && v[K_INPUT].type != J_ARRAY)) {
             gw_error_set(e, 400, "invalid_request_error", NULL, "input", "'input' must be a string or an array");
-            goto bad;
+            return ERR_INVAL;
         }
         break;
     }
-    }
-    out->root = root;
-    out->model = json_string_value(model);
-    out->stream = json_is_true(stream);
     return ERR_OK;
-bad:
-    json_decref(root);
-    return ERR_INVAL;
+}
+
+json_t *gw_request_tree(gw_request *rq)
+{
+    if (!rq->root)
+        rq->root = json_loadb(rq->body, rq->len, 0, NULL);
+    return rq->root;
+}
+
+char *gw_request_with_model(const gw_request *rq, const char *model, pool *p, size_t *len)
+{
+    size_t mlen = strlen(model);
+    size_t lit = jscan_escape(NULL, 0, model, mlen);
+    size_t before = (size_t)(rq->model_at - rq->body);
+    size_t after = rq->len - before - rq->model_len;
+    char *out = pool_alloc(p, before + lit + after + 1);
+    if (!out)
+        return NULL;
+    memcpy(out, rq->body, before);
+    jscan_escape(out + before, lit, model, mlen);
+    memcpy(out + before + lit, rq->model_at + rq->model_len, after);
+    *len = before + lit + after;
+    out[*len] = '\0';
+    return out;
 }

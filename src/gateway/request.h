@@ -17,17 +17,33 @@ typedef struct gw_error {
     char message[512];
 } gw_error;
 
+#define GW_MAX_MODEL_NAME 256
+
+/* A decoded request: the client's bytes, validated, and the few fields the
+ * gateway routes on. The jansson tree is built only when something needs it
+ * (translation, the simulator): pass-through costs no tree at all. */
 typedef struct gw_request {
-    json_t *root;          /* owned: json_decref when done */
-    const char *model;     /* borrowed from root */
+    const char *body;      /* the client's bytes (borrowed; they outlive the request) */
+    size_t len;
+    json_t *root;          /* NULL until gw_request_tree(); owned: json_decref */
+    char model[GW_MAX_MODEL_NAME]; /* "model", unescaped */
+    const char *model_at;  /* the "model" value's span in body (with its quotes) */
+    size_t model_len;
     bool stream;
     bool include_usage;    /* stream_options.include_usage */
 } gw_request;
 
-/* Parses body as the JSON of endpoint ep and checks the fields the gateway
- * relies on. On error returns ERR_PARSE or ERR_INVAL with e filled (status
- * 400, the position for bad JSON, param naming the field) and out->root NULL. */
+/* Validates body as one JSON document (RFC 8259, UTF-8, depth-bounded) and
+ * checks the fields the gateway relies on for endpoint ep. On error returns
+ * ERR_PARSE or ERR_INVAL with e filled (status 400, the position for bad
+ * JSON, param naming the field). body must outlive out. */
 err_code gw_decode_request(gw_endpoint ep, const char *body, size_t len, gw_request *out, gw_error *e);
+/* The request as a jansson tree (built once, then cached in rq->root); NULL
+ * only when out of memory. */
+json_t *gw_request_tree(gw_request *rq);
+/* The body with "model" replaced by model (spliced into the client's bytes,
+ * everything else untouched), allocated from p. */
+char *gw_request_with_model(const gw_request *rq, const char *model, pool *p, size_t *len);
 
 void gw_error_set(gw_error *e, int status, const char *type, const char *code, const char *param,
                   const char *fmt, ...) PRINTF_LIKE(6, 7);

@@ -244,7 +244,7 @@ describe('hostile clients', () => {
       // [body, line, first and last column of the offending token]
       ['{\n  "model": "sim/echo",\n  "messages": [\n}', 4, 1, 1],
       ['{"model": "sim/echo",, "messages": []}', 1, 22, 22],
-      ['{"model": "sim/echo", "messages": [{"role": "user", "content": "x"}]} trailing', 1, 72, 79],
+      ['{"model": "sim/echo", "messages": [{"role": "user", "content": "x"}]} trailing', 1, 71, 79],
     ];
     for (const [body, line, lo, hi] of cases) {
       const r = await request(`${gw.base}/chat/completions`, { method: 'POST', body });
