@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 pkgs=(build-essential cmake pkg-config clang llvm libclang-rt-14-dev
       libuv1-dev libcurl4-openssl-dev libssl-dev ca-certificates libjansson-dev libyaml-dev
-      libsqlite3-dev libpcre2-dev curl)
+      libsqlite3-dev libpcre2-dev curl openssl)
 command -v node >/dev/null 2>&1 || pkgs+=(nodejs)
 command -v npm >/dev/null 2>&1 || pkgs+=(npm)
 [ "${1:-}" = "--bench" ] && pkgs+=(nginx-light wrk)
