@@ -201,17 +201,25 @@ int gateway_resolve(const gateway *g, sv model, gw_target *out, int max)
 
 static void on_backoff_closed(uv_handle_t *h) { free(h); }
 
-static void call_cleanup(void *data)
+/* Stops whatever could still call back into c: the upstream transfer, the
+ * simulator playback and the backoff timer. After this no callback comes. */
+static void call_stop(gw_call *c)
 {
-    gw_call *c = data;
     if (c->uc)
         upstream_cancel(c->uc);
     if (c->sc)
         simplay_cancel(c->sc);
     c->uc = NULL;
     c->sc = NULL;
-    if (c->backoff) {
+    if (c->backoff)
         uv_timer_stop(c->backoff);
+}
+
+static void call_cleanup(void *data)
+{
+    gw_call *c = data;
+    call_stop(c);
+    if (c->backoff) {
         uv_close((uv_handle_t *)c->backoff, on_backoff_closed);
         c->backoff = NULL;
     }
@@ -230,14 +238,7 @@ static void on_abort(http_req *r)
 {
     gw_call *c = r->ud;
     c->aborted = true;
-    if (c->uc)
-        upstream_cancel(c->uc);
-    if (c->sc)
-        simplay_cancel(c->sc);
-    c->uc = NULL;
-    c->sc = NULL;
-    if (c->backoff)
-        uv_timer_stop(c->backoff);
+    call_stop(c);
     if (!c->in_cb)
         http_req_abandon(r);
 }
@@ -246,12 +247,7 @@ static void on_abort(http_req *r)
  * canceled first so that no further callback can reach the freed call. */
 static void call_abandon(gw_call *c)
 {
-    if (c->uc)
-        upstream_cancel(c->uc);
-    if (c->sc)
-        simplay_cancel(c->sc);
-    c->uc = NULL;
-    c->sc = NULL;
+    call_stop(c);
     http_req_abandon(c->r);
 }
 
