@@ -11,6 +11,8 @@ static const cli_command commands[] = {
     { "serve", "run the gateway, the control plane and the probes", cli_serve },
     { "sim", "run the simulator alone as an OpenAI-compatible server", cli_sim },
     { "config", "check a configuration file (config check FILE)", cli_config },
+    { "migrate", "apply the store's schema migrations (--dry-run to preview)", cli_migrate },
+    { "traces", "search and follow the stored traces (traces list|show ID|tail)", cli_traces },
     { "version", "print the version", cli_version },
 };
 

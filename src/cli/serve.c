@@ -11,6 +11,7 @@
 #include "core/log.h"
 #include "gateway/gateway.h"
 #include "http/upstream.h"
+#include "observe/observe.h"
 #include "store/store.h"
 
 static const char usage[] =
@@ -71,6 +72,7 @@ int cli_serve(int argc, char **argv)
     int rc = 1;
     store *st = NULL;
     gateway *g = NULL;
+    observe *obs = NULL;
     if (listen)
         cfg->server.listen = listen;
     if (workers) {
@@ -126,6 +128,14 @@ int cli_serve(int argc, char **argv)
     g = gateway_new(cfg);
     if (!g)
         goto out;
+    obs = observe_start(cfg, nworkers, msg, sizeof msg);
+    if (!obs) {
+        fprintf(stderr, "genaiops serve: %s\n", msg);
+        goto out;
+    }
+    gw_observe hooks;
+    observe_hooks(obs, &hooks);
+    gateway_set_observe(g, &hooks);
     http_server_opts o = {
         .cfg = &cfg->server,
         .host = host,
@@ -159,9 +169,12 @@ int cli_serve(int argc, char **argv)
     uv_run(loop, UV_RUN_DEFAULT);
     http_server_join(running);
     running = NULL;
+    observe_stop(obs); /* every finished request's trace is written (and exported) first */
+    obs = NULL;
     log_info("stopped cleanly");
     rc = 0;
 out:
+    observe_stop(obs);
     gateway_free(g);
     store_close(st);
     config_free(cfg);

@@ -1763,11 +1763,47 @@ static const key_spec provider_keys[] = {
 };
 static const key_table provider_table = TABLE(provider_keys, provider_finish);
 
+static const char *const capture_modes[] = { "off", "on", "redacted", NULL };
+
+static const key_spec pricing_keys[] = {
+    { K("input_cost_per_token", K_DOUBLE, cfg_pricing, input_cost_per_token), .def = "-1", .lo = -1, .hi = 1 },
+    { K("output_cost_per_token", K_DOUBLE, cfg_pricing, output_cost_per_token), .def = "-1", .lo = -1, .hi = 1 },
+    { K("cache_read_input_token_cost", K_DOUBLE, cfg_pricing, cache_read_input_token_cost), .def = "-1", .lo = -1, .hi = 1 },
+    { K("cache_creation_input_token_cost", K_DOUBLE, cfg_pricing, cache_creation_input_token_cost), .def = "-1", .lo = -1, .hi = 1 },
+    { K("output_cost_per_reasoning_token", K_DOUBLE, cfg_pricing, output_cost_per_reasoning_token), .def = "-1", .lo = -1, .hi = 1 },
+};
+static const key_table pricing_table = TABLE(pricing_keys, NULL);
+
+static const key_spec otlp_keys[] = {
+    { K("endpoint", K_STR, cfg_otlp, endpoint), .check = check_url },
+    { .name = "headers", .kind = K_HEADERS, LIST(cfg_otlp, headers, nheaders) },
+    { K("timeout_ms", K_MS, cfg_otlp, timeout_ms), .def = "10000", .lo = 1, .hi = 600000 },
+    { K("batch_size", K_BYTES, cfg_otlp, batch_size), .def = "512", .lo = 1, .hi = 100000 },
+    { K("interval_ms", K_MS, cfg_otlp, interval_ms), .def = "2000", .lo = 1, .hi = 600000 },
+    { K("queue_size", K_BYTES, cfg_otlp, queue_size), .def = "10000", .lo = 1, .hi = 10000000 },
+    { K("metrics", K_BOOL, cfg_otlp, metrics), .def = "true" },
+};
+static const key_table otlp_table = TABLE(otlp_keys, NULL);
+
+static const key_spec telemetry_keys[] = {
+    { K("traces", K_BOOL, cfg_telemetry, traces), .def = "true" },
+    { K("metrics", K_BOOL, cfg_telemetry, metrics), .def = "true" },
+    { K("capture_content", K_ENUM_INT, cfg_telemetry, capture_content), .def = "off", .choices = capture_modes },
+    { K("content_max_bytes", K_BYTES, cfg_telemetry, content_max_bytes), .def = "16KiB", .lo = 0, .hi = 64 << 20 },
+    { K("sample_rate", K_DOUBLE, cfg_telemetry, sample_rate), .def = "1", .lo = 0, .hi = 1 },
+    { K("retention_days", K_LONG, cfg_telemetry, retention_days), .def = "30", .lo = 0, .hi = 36500 },
+    { K("queue_size", K_BYTES, cfg_telemetry, queue_size), .def = "10000", .lo = 1, .hi = 10000000 },
+    { K("pricing_file", K_STR, cfg_telemetry, pricing_file), .check = check_readable_file },
+    { K("otlp", K_MAP, cfg_telemetry, otlp), .sub = &otlp_table },
+};
+static const key_table telemetry_table = TABLE(telemetry_keys, NULL);
+
 static const key_spec model_keys[] = {
     { K("name", K_STR, cfg_model, name), .check = check_model_name, .flags = F_REQUIRED },
     { K("provider", K_STR, cfg_model, provider), .flags = F_REQUIRED },
     { K("upstream_model", K_STR, cfg_model, upstream_model) },
     { .name = "fallbacks", .kind = K_STRLIST, LIST(cfg_model, fallbacks, nfallbacks) },
+    { K("pricing", K_MAP, cfg_model, pricing), .sub = &pricing_table },
 };
 static const key_table model_table = TABLE(model_keys, model_finish);
 
@@ -1791,7 +1827,7 @@ static const key_spec top_keys[] = {
     { .name = "redis", .kind = K_IGNORED },
     { .name = "guardrails", .kind = K_IGNORED },
     { .name = "limits", .kind = K_IGNORED },
-    { .name = "telemetry", .kind = K_IGNORED },
+    { .name = "telemetry", .kind = K_MAP, .off = offsetof(config, telemetry), .sub = &telemetry_table },
 };
 static const key_table top_table = { top_keys, countof(top_keys), NULL, true };
 

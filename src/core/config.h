@@ -54,12 +54,23 @@ typedef struct cfg_provider {
     int line;                   /* where it was defined, 0 for the default */
 } cfg_provider;
 
+/* Prices in USD per token, in LiteLLM's field names; -1 = not set here
+ * (the pricing table decides). */
+typedef struct cfg_pricing {
+    double input_cost_per_token;
+    double output_cost_per_token;
+    double cache_read_input_token_cost;
+    double cache_creation_input_token_cost;
+    double output_cost_per_reasoning_token;
+} cfg_pricing;
+
 typedef struct cfg_model {
     const char *name;           /* what clients send as "model" */
     const char *provider;       /* a cfg_provider name */
     const char *upstream_model; /* name sent upstream; NULL = same as name */
     const char **fallbacks;     /* ordered model names (configured or PROVIDER/MODEL) */
     size_t nfallbacks;
+    cfg_pricing pricing;        /* overrides of the pricing table for this model */
     int line;
 } cfg_model;
 
@@ -91,6 +102,31 @@ typedef struct cfg_retry {
     long max_ms;                /* 8000 */
 } cfg_retry;
 
+typedef enum capture_mode { CAPTURE_OFF = 0, CAPTURE_ON, CAPTURE_REDACTED } capture_mode;
+
+typedef struct cfg_otlp {
+    const char *endpoint;       /* OTLP/HTTP base URL (".../v1/traces" is appended); NULL = off */
+    cfg_header *headers;        /* e.g. authorization for a hosted backend */
+    size_t nheaders;
+    long timeout_ms;            /* per export request: 10000 */
+    size_t batch_size;          /* spans per request: 512 */
+    long interval_ms;           /* longest wait before a partial batch goes: 2000 */
+    size_t queue_size;          /* traces waiting for export before drops: 10000 */
+    bool metrics;               /* also export metrics to .../v1/metrics */
+} cfg_otlp;
+
+typedef struct cfg_telemetry {
+    bool traces;                /* record a trace per request: true */
+    bool metrics;               /* count requests for /metrics: true */
+    capture_mode capture_content; /* message content in traces: off */
+    size_t content_max_bytes;   /* per direction: 16 KiB */
+    double sample_rate;         /* fraction of requests traced: 1.0 */
+    long retention_days;        /* traces older are purged: 30 (0 = keep) */
+    size_t queue_size;          /* traces waiting for the writer before drops: 10000 */
+    const char *pricing_file;   /* LiteLLM-format JSON; NULL = the built-in table */
+    cfg_otlp otlp;
+} cfg_telemetry;
+
 typedef struct cfg_log {
     const char *level;          /* "info" */
     const char *format;         /* "text" or "json" */
@@ -109,6 +145,7 @@ typedef struct config {
     size_t nmodels;
     cfg_deployment *deployments;
     size_t ndeployments;
+    cfg_telemetry telemetry;
 } config;
 
 /* One problem found while loading: "FILE:LINE:COL: error: key.path: message".

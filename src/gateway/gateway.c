@@ -26,11 +26,16 @@
 #include <stdlib.h>
 #include <sys/random.h>
 #include <time.h>
+#include "core/jscan.h"
 #include "core/log.h"
+#include "api/traces.h"
 #include "gateway/gateway.h"
+#include "observe/metrics.h"
 #include "gateway/request.h"
 #include "http/sse.h"
 #include "http/upstream.h"
+#include "observe/extract.h"
+#include "observe/trace.h"
 #include "providers/anthropic.h"
 #include "providers/simplay.h"
 #include "providers/simulator.h"
@@ -43,6 +48,7 @@ struct gateway {
     const config *cfg;
     time_t started;
     _Atomic uint64_t seq;        /* simulator request counter */
+    gw_observe obs;              /* tracing, pricing and metrics hooks (may be empty) */
 };
 
 typedef struct gw_worker {
@@ -84,7 +90,15 @@ typedef struct gw_call {
     err_code last_err;
     int last_status;
     char last_msg[300];
-    const char *ctype;           /* upstream content-type (static copy not kept) */
+    /* the trace of this request (NULL when not traced) */
+    trace_rec *tr;
+    span_rec *attempt;           /* the current attempt's span */
+    uint64_t unix0, mono0;       /* clocks at the start, to turn monotonic times into unix ones */
+    uint64_t overhead_ns;
+    char *content;               /* capture area after the record */
+    size_t content_cap;
+    buf out_text;                /* streamed output text being captured */
+    bool keep_trace;             /* sampled for the store (metrics see every request) */
 } gw_call;
 
 static void attempt_start(gw_call *c);
@@ -102,11 +116,12 @@ static bool ct_equal(const char *a, const char *b)
     return d == 0;
 }
 
-static void add_overhead(http_req *r, uint64_t up_ns)
+static uint64_t add_overhead(http_req *r, uint64_t up_ns)
 {
     uint64_t total = http_now_ns() - r->start_ns;
     uint64_t own = total > up_ns ? total - up_ns : 0;
     http_resp_header_u64(r, "x-genaiops-overhead-us", own / 1000);
+    return own;
 }
 
 static void send_error(http_req *r, api_format fmt, const gw_error *e, uint64_t up_ns)
@@ -197,6 +212,310 @@ int gateway_resolve(const gateway *g, sv model, gw_target *out, int max)
     return n;
 }
 
+/* ---- traces ----------------------------------------------------------- */
+
+static uint64_t unix_of(const gw_call *c, uint64_t mono) { return c->unix0 + (mono - c->mono0); }
+
+static void copy_cstr(char *dst, size_t cap, const char *src)
+{
+    size_t n = src ? strlen(src) : 0;
+    if (n >= cap)
+        n = cap - 1;
+    memcpy(dst, src ? src : "", n);
+    dst[n] = '\0';
+}
+
+/* "redacted" capture keeps a message's shape (roles, types, names, ids) and
+ * replaces every other string with its length. Writes JSON into out. */
+static void redact_json(jval v, const char *key_hint, buf *out, int depth)
+{
+    static const char *const keep[] = { "role", "type", "name", "id", "tool_call_id", "finish_reason" };
+    if (depth > 32) {
+        buf_append_str(out, "null");
+        return;
+    }
+    if (v.type == J_OBJECT || v.type == J_ARRAY) {
+        buf_append(out, v.type == J_OBJECT ? "{" : "[", 1);
+        jscan_iter it;
+        jscan_iter_init(&it, v);
+        jval k, e;
+        bool first = true;
+        while (jscan_next(&it, &k, &e)) {
+            if (!first)
+                buf_append(out, ",", 1);
+            first = false;
+            char kb[32] = "";
+            if (v.type == J_OBJECT) {
+                buf_append(out, k.p, k.len);
+                buf_append(out, ":", 1);
+                size_t kl;
+                if (!jscan_string(k, kb, sizeof kb, &kl))
+                    kb[0] = '\0';
+            }
+            redact_json(e, v.type == J_OBJECT ? kb : key_hint, out, depth + 1);
+        }
+        buf_append(out, v.type == J_OBJECT ? "}" : "]", 1);
+        return;
+    }
+    if (v.type == J_STRING) {
+        bool kept = false;
+        for (size_t i = 0; key_hint && i < countof(keep); i++)
+            kept |= strcmp(key_hint, keep[i]) == 0;
+        if (!kept) {
+            buf_printf(out, "\"[redacted: %zu bytes]\"", v.len >= 2 ? v.len - 2 : 0);
+            return;
+        }
+    }
+    buf_append(out, v.p, v.len);
+}
+
+/* Stores a JSON text (the client's messages, the answer) in the capture
+ * area as the configured mode wants; returns where, or NULL. */
+static const char *capture(gw_call *c, const char *json, size_t len, bool is_json)
+{
+    const cfg_telemetry *tc = &c->g->cfg->telemetry;
+    if (!c->tr || tc->capture_content == CAPTURE_OFF || !json || !len || c->content_cap == 0)
+        return NULL;
+    buf tmp;
+    buf_init(&tmp, 64u << 20);
+    if (tc->capture_content == CAPTURE_REDACTED) {
+        c->tr->content_redacted = true;
+        if (is_json) {
+            redact_json(jscan_root(json, len), NULL, &tmp, 0);
+        } else {
+            buf_printf(&tmp, "\"[redacted: %zu bytes]\"", len);
+        }
+        json = tmp.p ? tmp.p : "";
+        len = tmp.len;
+    }
+    size_t half = c->content_cap / 2;
+    char *dst = c->content + (c->tr->input_messages ? half : 0);
+    size_t n = len;
+    if (n > half - 1) {
+        n = half - 1;
+        c->tr->content_truncated = true;
+    }
+    memcpy(dst, json, n);
+    dst[n] = '\0';
+    buf_free(&tmp);
+    return dst;
+}
+
+/* Starts the trace of a request (sampling decides), with its root span. */
+static void trace_begin(gw_call *c)
+{
+    const cfg_telemetry *tc = &c->g->cfg->telemetry;
+    if (!c->g->obs.submit && !c->g->obs.observe)
+        return;
+    /* metrics see every request; sampling decides what is stored */
+    bool keep = c->g->obs.submit && tc->traces && tc->sample_rate > 0;
+    if (keep && tc->sample_rate < 1) {
+        uint32_t rnd;
+        if (getrandom(&rnd, sizeof rnd, GRND_NONBLOCK) != sizeof rnd)
+            rnd = (uint32_t)http_now_ns();
+        keep = (double)rnd / 4294967296.0 < tc->sample_rate;
+    }
+    size_t extra = keep && tc->capture_content != CAPTURE_OFF ? 2 * tc->content_max_bytes + 2 : 0;
+    c->tr = trace_new(extra);
+    if (!c->tr)
+        return;
+    c->keep_trace = keep;
+    c->content = (char *)(c->tr + 1);
+    c->content_cap = extra;
+    c->mono0 = c->r->start_ns;
+    c->unix0 = trace_now_ns() - (http_now_ns() - c->mono0);
+    c->tr->start_ns = c->unix0;
+    trace_add_span(c->tr, SPAN_REQUEST, c->unix0);
+    copy_cstr(c->tr->request_id, sizeof c->tr->request_id, c->r->request_id);
+    copy_cstr(c->tr->endpoint, sizeof c->tr->endpoint, c->ep == EP_CHAT ? "/v1/chat/completions"
+                                                        : c->ep == EP_COMPLETIONS ? "/v1/completions"
+                                                        : c->ep == EP_EMBEDDINGS ? "/v1/embeddings" : "/v1/messages");
+    copy_cstr(c->tr->operation, sizeof c->tr->operation, c->ep == EP_COMPLETIONS ? "text_completion"
+                                                          : c->ep == EP_EMBEDDINGS ? "embeddings" : "chat");
+    buf_init(&c->out_text, tc->content_max_bytes);
+}
+
+/* The decoded request's fields. */
+static void trace_request(gw_call *c)
+{
+    trace_rec *t = c->tr;
+    if (!t)
+        return;
+    const gw_request *q = &c->rq;
+    copy_cstr(t->request_model, sizeof t->request_model, q->model);
+    t->stream = q->stream;
+    t->has_temperature = q->has_temperature, t->temperature = q->temperature;
+    t->has_top_p = q->has_top_p, t->top_p = q->top_p;
+    t->has_max_tokens = q->has_max_tokens, t->max_tokens = q->max_tokens;
+    t->has_seed = q->has_seed, t->seed = q->seed;
+    t->has_frequency_penalty = q->has_frequency_penalty, t->frequency_penalty = q->frequency_penalty;
+    t->has_presence_penalty = q->has_presence_penalty, t->presence_penalty = q->presence_penalty;
+    const cfg_deployment *d = config_find_deployment(c->g->cfg, sv_from(q->model));
+    if (d)
+        copy_cstr(t->deployment, sizeof t->deployment, d->name);
+    t->input_messages = capture(c, q->input_at, q->input_len, true);
+}
+
+/* server.address and server.port of a provider's base URL. */
+static void url_host(const char *url, char *host, size_t cap, int *port)
+{
+    *port = 0;
+    host[0] = '\0';
+    if (!url)
+        return;
+    bool https = strncmp(url, "https://", 8) == 0;
+    const char *h = strstr(url, "://");
+    h = h ? h + 3 : url;
+    const char *end = h;
+    if (*end == '[')
+        while (*end && *end != ']')
+            end++;
+    while (*end && *end != ':' && *end != '/')
+        end++;
+    size_t n = (size_t)(end - h);
+    if (*h == '[' && n > 1)
+        h++, n--;
+    if (n >= cap)
+        n = cap - 1;
+    memcpy(host, h, n);
+    host[n] = '\0';
+    if (*end == ']')
+        end++;
+    *port = *end == ':' ? (int)strtol(end + 1, NULL, 10) : (https ? 443 : 80);
+}
+
+static void trace_attempt_begin(gw_call *c, const gw_target *t)
+{
+    if (!c->tr)
+        return;
+    c->attempt = trace_add_span(c->tr, SPAN_ATTEMPT, unix_of(c, http_now_ns()));
+    if (!c->attempt)
+        return;
+    copy_cstr(c->attempt->provider, sizeof c->attempt->provider, t->prov->name);
+    copy_cstr(c->attempt->model, sizeof c->attempt->model, t->upstream_model);
+    if (t->prov->type != PROVIDER_SIMULATOR)
+        url_host(t->prov->base_url, c->attempt->server_address, sizeof c->attempt->server_address,
+                 &c->attempt->server_port);
+}
+
+static void trace_attempt_end(gw_call *c, err_code e, int status)
+{
+    span_rec *s = c->attempt;
+    if (!s)
+        return;
+    s->end_ns = unix_of(c, http_now_ns());
+    s->http_status = status;
+    if (e == ERR_TIMEOUT)
+        copy_cstr(s->error_type, sizeof s->error_type, "timeout");
+    else if (e == ERR_CANCELED)
+        copy_cstr(s->error_type, sizeof s->error_type, "canceled");
+    else if (e != ERR_OK)
+        copy_cstr(s->error_type, sizeof s->error_type, "connection_error");
+    else if (status >= 400)
+        snprintf(s->error_type, sizeof s->error_type, "%d", status);
+    c->attempt = NULL;
+}
+
+/* Usage from a complete body in the wire's API. */
+static void trace_response(gw_call *c, const char *body, size_t len)
+{
+    if (!c->tr)
+        return;
+    if (c->wire == API_ANTHROPIC)
+        extract_anthropic_response(c->tr, body, len);
+    else
+        extract_openai_response(c->tr, body, len);
+    if (c->g->cfg->telemetry.capture_content != CAPTURE_OFF) {
+        jval root = jscan_root(body, len), part;
+        if (root.type == J_OBJECT && jscan_get(root, c->wire == API_ANTHROPIC ? "content" : "choices", &part, NULL))
+            c->tr->output_messages = capture(c, part.p, part.len, true);
+    }
+}
+
+/* One upstream stream event: usage, ids, and the text for capture. */
+static void trace_event(gw_call *c, const sse_event *ev)
+{
+    trace_rec *t = c->tr;
+    if (!t)
+        return;
+    if (c->wire == API_ANTHROPIC)
+        extract_anthropic_event(t, ev->event, ev->data.p, ev->data.len);
+    else
+        extract_openai_chunk(t, ev->data.p, ev->data.len);
+    if (c->g->cfg->telemetry.capture_content == CAPTURE_OFF || ev->data.len == 0 || ev->data.p[0] != '{')
+        return;
+    jval root = jscan_root(ev->data.p, ev->data.len), a, b, text;
+    bool found = false;
+    if (c->wire == API_ANTHROPIC) {
+        found = sv_eq_cstr(ev->event, "content_block_delta") && jscan_get(root, "delta", &a, NULL) &&
+                jscan_get(a, "text", &text, NULL);
+    } else if (jscan_get(root, "choices", &a, NULL) && a.type == J_ARRAY) {
+        jscan_iter it;
+        jscan_iter_init(&it, a);
+        jval k, ch;
+        found = jscan_next(&it, &k, &ch) && jscan_get(ch, "delta", &b, NULL) && jscan_get(b, "content", &text, NULL);
+    }
+    if (found && text.type == J_STRING && text.len >= 2) {
+        char piece[4096];
+        size_t n;
+        if (jscan_string(text, piece, sizeof piece, &n) && buf_append(&c->out_text, piece, n) != ERR_OK)
+            t->content_truncated = true;
+    }
+}
+
+/* The request is over: close the record, price it, count it, hand it on. */
+static void trace_finish(gw_call *c)
+{
+    trace_rec *t = c->tr;
+    if (!t)
+        return;
+    c->tr = NULL;
+    if (c->attempt)
+        trace_attempt_end(c, ERR_CANCELED, 0);
+    http_req *r = c->r;
+    uint64_t now = http_now_ns();
+    t->end_ns = unix_of(c, now);
+    t->spans[0].end_ns = t->end_ns;
+    t->status = r->responded ? r->status : 499; /* 499: the client went away first */
+    t->spans[0].http_status = t->status;
+    if (t->status >= 400)
+        snprintf(t->error_type, sizeof t->error_type, "%s",
+                 t->status == 499 ? "client_closed" : c->last_err == ERR_TIMEOUT ? "timeout"
+                                                     : c->last_err != ERR_OK ? "upstream_unavailable" : "");
+    if (t->status >= 400 && !t->error_type[0])
+        snprintf(t->error_type, sizeof t->error_type, "%d", t->status);
+    copy_cstr(t->spans[0].error_type, sizeof t->spans[0].error_type, t->error_type);
+    t->attempts = c->attempts;
+    t->overhead_ns = c->overhead_ns;
+    if (c->nt > 0) {
+        const cfg_provider *p = c->t[c->ti].prov;
+        copy_cstr(t->provider, sizeof t->provider, p->name);
+        copy_cstr(t->provider_type, sizeof t->provider_type, provider_type_name(p->type));
+    }
+    if (c->out_text.len && !t->output_messages) {
+        /* the streamed answer, as one assistant message */
+        json_t *m = json_pack("[{s:s, s:s%}]", "role", "assistant", "content", c->out_text.p, c->out_text.len);
+        char *s = m ? json_dumps(m, JSON_COMPACT) : NULL;
+        if (s)
+            t->output_messages = capture(c, s, strlen(s), true);
+        free(s);
+        json_decref(m);
+    }
+    if (!t->cost_known && c->g->obs.price && c->nt > 0 && t->status < 400) {
+        const gw_target *tg = &c->t[c->ti];
+        const cfg_model *m = tg->name ? config_find_model(c->g->cfg, sv_from(tg->name)) : NULL;
+        t->cost_known = c->g->obs.price(c->g->obs.ud, m, provider_type_name(tg->prov->type),
+                                        t->response_model[0] ? t->response_model : tg->upstream_model, t, &t->cost_usd);
+    }
+    int widx = http_worker_index(r->worker);
+    if (c->g->obs.observe)
+        c->g->obs.observe(c->g->obs.ud, widx, t);
+    if (c->keep_trace)
+        (void)c->g->obs.submit(c->g->obs.ud, widx, t); /* a drop is counted by the writer, which frees t */
+    else
+        trace_free(t);
+}
+
 /* ---- the call's lifetime ---------------------------------------------- */
 
 static void on_backoff_closed(uv_handle_t *h) { free(h); }
@@ -219,6 +538,10 @@ static void call_cleanup(void *data)
 {
     gw_call *c = data;
     call_stop(c);
+    trace_finish(c);
+    buf_free(&c->out_text);
+    if (c->g->obs.inflight)
+        c->g->obs.inflight(c->g->obs.ud, http_worker_index(c->r->worker), -1);
     if (c->backoff) {
         uv_close((uv_handle_t *)c->backoff, on_backoff_closed);
         c->backoff = NULL;
@@ -271,7 +594,7 @@ static void common_headers(gw_call *c)
     const gw_target *t = &c->t[c->ti];
     http_resp_header(r, "x-genaiops-provider", t->prov->name);
     http_resp_header_u64(r, "x-genaiops-attempts", (unsigned long long)c->attempts);
-    add_overhead(r, c->up_ns);
+    c->overhead_ns = add_overhead(r, c->up_ns);
 }
 
 /* A complete 2xx body: pass it through or translate it. */
@@ -280,6 +603,16 @@ static void deliver(gw_call *c)
     http_req *r = c->r;
     const char *body = c->body.p ? c->body.p : "";
     size_t len = c->body.len;
+    trace_response(c, body, len);
+    if (c->tr && c->g->obs.price) {
+        const gw_target *tg = &c->t[c->ti];
+        const cfg_model *m = tg->name ? config_find_model(c->g->cfg, sv_from(tg->name)) : NULL;
+        c->tr->cost_known = c->g->obs.price(c->g->obs.ud, m, provider_type_name(tg->prov->type),
+                                            c->tr->response_model[0] ? c->tr->response_model : tg->upstream_model,
+                                            c->tr, &c->tr->cost_usd);
+        if (c->tr->cost_known)
+            http_resp_headerf(r, "x-genaiops-cost-usd", "%.10f", c->tr->cost_usd);
+    }
     if (c->wire != c->cfmt) {
         json_error_t je;
         json_t *in = json_loadb(body, len, 0, &je);
@@ -422,6 +755,7 @@ long gateway_backoff_ms(const cfg_retry *rc, int tries, long retry_after_ms, uin
 static int stream_event(void *ud, const sse_event *ev)
 {
     gw_call *c = ud;
+    trace_event(c, ev);
     if (c->xs) {
         buf_reset(&c->out);
         xlate_stream_event(c->xs, ev->event, ev->data, &c->out);
@@ -491,6 +825,8 @@ static int cb_data(void *ud, const char *p, size_t n)
         }
         return UPSTREAM_CONTINUE;
     }
+    if (c->tr && !c->tr->ttft_ns)
+        c->tr->ttft_ns = http_now_ns() - c->r->start_ns;
     c->in_cb++;
     if (!c->xs && http_resp_write(c->r, p, n) != ERR_OK)
         c->aborted = true;
@@ -573,6 +909,7 @@ static void cb_done(void *ud, err_code e, const char *msg)
     c->sc = NULL;
     uint64_t now = http_now_ns();
     c->up_ns += now - c->up_t0;
+    trace_attempt_end(c, e, e == ERR_OK ? c->status : 0);
     if (c->aborted || (e == ERR_CANCELED && c->last_err != ERR_TOOBIG)) {
         http_req_abandon(c->r);
         return;
@@ -693,6 +1030,7 @@ static void attempt_start(gw_call *c)
     }
     c->wire = provider_wire(p);
     c->attempts++;
+    trace_attempt_begin(c, t);
     c->status = 0;
     c->retry_after_ms = 0;
     c->last_err = ERR_OK;
@@ -795,10 +1133,14 @@ static void handle_infer(http_req *r, gw_endpoint ep, api_format cfmt)
     c->cfmt = cfmt;
     buf_init(&c->body, MAX_RESPONSE_BYTES);
     buf_init(&c->out, MAX_RESPONSE_BYTES);
+    if (g->obs.inflight)
+        g->obs.inflight(g->obs.ud, http_worker_index(r->worker), +1);
+    trace_begin(c);
     if (gw_decode_request(ep, r->body, r->body_len, &c->rq, &e) != ERR_OK) {
         send_error(r, cfmt, &e, 0);
         return;
     }
+    trace_request(c);
     /* a PROVIDER/MODEL target's upstream_model points into rq.model: copy */
     c->nt = gateway_resolve(g, sv_from(c->rq.model), c->t, GW_MAX_TARGETS);
     for (int i = 0; i < c->nt; i++)
@@ -881,17 +1223,66 @@ static void handle_models(http_req *r, sv id)
     send_error(r, API_OPENAI, &e, 0);
 }
 
+/* The control plane needs the admin key whenever one is set; answers 401
+ * and returns false otherwise. */
+static bool admin_ok(http_req *r)
+{
+    gw_worker *w = http_worker_data(r->worker);
+    const config *cfg = w->g->cfg;
+    if (!cfg->server.admin_key || !*cfg->server.admin_key || authorized(r, cfg->server.admin_key))
+        return true;
+    gw_error e;
+    gw_error_set(&e, 401, "invalid_request_error", "invalid_admin_key", NULL,
+                 "the control plane needs the admin key as 'Authorization: Bearer KEY'");
+    send_error(r, API_OPENAI, &e, 0);
+    return false;
+}
+
+static const char *store_url(http_req *r)
+{
+    gw_worker *w = http_worker_data(r->worker);
+    return w->g->cfg->store_url ? w->g->cfg->store_url : "sqlite://./genaiops.db";
+}
+
+static void r_traces(http_req *r)
+{
+    if (admin_ok(r))
+        api_traces_list(r, store_url(r));
+}
+static void r_scores(http_req *r)
+{
+    if (admin_ok(r))
+        api_scores_post(r, store_url(r));
+}
+static void r_score_configs(http_req *r)
+{
+    if (admin_ok(r))
+        api_score_configs(r, store_url(r));
+}
+
+/* Prometheus scrapes: no key needed (like the probes); listen on loopback
+ * or put it behind your network policy. */
+static void r_metrics(http_req *r)
+{
+    buf out;
+    buf_init(&out, 64u << 20);
+    if (metrics_render_prometheus(&out) != ERR_OK) {
+        buf_free(&out);
+        http_resp_send(r, 500, "text/plain", "metrics unavailable\n", 20);
+        return;
+    }
+    char *body = pool_strndup(r->pool, out.p ? out.p : "", out.len);
+    size_t len = out.len;
+    buf_free(&out);
+    http_resp_send(r, 200, "text/plain; version=0.0.4; charset=utf-8", body ? body : "", body ? len : 0);
+}
+
 static void handle_status(http_req *r)
 {
     gw_worker *w = http_worker_data(r->worker);
     const config *cfg = w->g->cfg;
-    if (cfg->server.admin_key && *cfg->server.admin_key && !authorized(r, cfg->server.admin_key)) {
-        gw_error e;
-        gw_error_set(&e, 401, "invalid_request_error", "invalid_admin_key", NULL,
-                     "the control plane needs the admin key as 'Authorization: Bearer KEY'");
-        send_error(r, API_OPENAI, &e, 0);
+    if (!admin_ok(r))
         return;
-    }
     json_t *provs = json_array();
     for (size_t i = 0; i < cfg->nproviders; i++)
         json_array_append_new(provs, json_pack("{s:s, s:s, s:s?}", "name", cfg->providers[i].name, "type",
@@ -927,7 +1318,7 @@ static void r_root(http_req *r)
     static const char body[] =
         "{\"name\":\"genaiops\",\"version\":\"" GENAIOPS_VERSION "\",\"endpoints\":[\"/v1/chat/completions\","
         "\"/v1/completions\",\"/v1/embeddings\",\"/v1/messages\",\"/v1/models\",\"/healthz\",\"/readyz\","
-        "\"/api/v1/status\"]}";
+        "\"/metrics\",\"/api/v1/status\",\"/api/v1/traces\",\"/api/v1/scores\",\"/api/v1/score-configs\"]}";
     http_resp_send(r, 200, "application/json", body, sizeof body - 1);
 }
 
@@ -940,6 +1331,11 @@ static const route routes[] = {
     { "/healthz", "GET", r_healthz },
     { "/readyz", "GET", r_readyz },
     { "/api/v1/status", "GET", handle_status },
+    { "/api/v1/traces", "GET", r_traces },
+    { "/api/v1/scores", "POST", r_scores },
+    { "/api/v1/score-configs", "GET", r_score_configs },
+    { "/api/v1/score-configs", "POST", r_score_configs },
+    { "/metrics", "GET", r_metrics },
     { "/", "GET", r_root },
 };
 
@@ -961,6 +1357,11 @@ void gateway_handle(http_req *r)
     gw_error e;
     if (!path_known && sv_starts(r->path, SV("/v1/models/")) && sv_eq_cstr(method, "GET")) {
         handle_models(r, sv_make(r->path.p + 11, r->path.len - 11));
+        return;
+    }
+    if (!path_known && sv_starts(r->path, SV("/api/v1/traces/")) && r->path.len > 15 && sv_eq_cstr(method, "GET")) {
+        if (admin_ok(r))
+            api_trace_get(r, store_url(r), sv_make(r->path.p + 15, r->path.len - 15));
         return;
     }
     api_format fmt = sv_eq_cstr(r->path, "/v1/messages") ? API_ANTHROPIC : API_OPENAI;
@@ -992,6 +1393,8 @@ gateway *gateway_new(const config *cfg)
 }
 
 void gateway_free(gateway *g) { free(g); }
+
+void gateway_set_observe(gateway *g, const gw_observe *o) { g->obs = *o; }
 
 int gateway_worker_start(http_worker *hw)
 {

@@ -26,9 +26,24 @@ typedef struct gw_target {
 
 #define GW_MAX_TARGETS 8
 
+/* What the gateway reports to, set by serve (all optional). submit takes
+ * ownership of the record (it frees it when it drops it); price fills *usd
+ * and returns whether a price was known (model may be NULL: no overrides);
+ * observe and inflight feed the metrics. worker is the server worker's index. */
+struct trace_rec;
+typedef struct gw_observe {
+    void *ud;
+    bool (*submit)(void *ud, int worker, struct trace_rec *t);
+    bool (*price)(void *ud, const cfg_model *model, const char *provider_type, const char *model_name,
+                  const struct trace_rec *t, double *usd);
+    void (*observe)(void *ud, int worker, const struct trace_rec *t);
+    void (*inflight)(void *ud, int worker, int delta);
+} gw_observe;
+
 /* The gateway does not own cfg; cfg must outlive it. */
 gateway *gateway_new(const config *cfg);
 void gateway_free(gateway *g);
+void gateway_set_observe(gateway *g, const gw_observe *o);
 
 /* Resolves a model name as clients send it: a deployment, a configured
  * model (with its fallbacks), or PROVIDER/MODEL. Returns the number of

@@ -6,6 +6,7 @@
  */
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include "core/jscan.h"
 #include "gateway/request.h"
 
@@ -109,8 +110,24 @@ static bool check_messages(jval msgs, bool found, bool anthropic, gw_error *e)
     return true;
 }
 
-enum { K_MODEL, K_STREAM, K_STREAM_OPTIONS, K_N, K_MESSAGES, K_PROMPT, K_INPUT };
-static const char *const keys[] = { "model", "stream", "stream_options", "n", "messages", "prompt", "input" };
+enum { K_MODEL, K_STREAM, K_STREAM_OPTIONS, K_N, K_MESSAGES, K_PROMPT, K_INPUT, K_TEMPERATURE, K_TOP_P,
+       K_MAX_TOKENS, K_MAX_COMPLETION_TOKENS, K_SEED, K_FREQUENCY_PENALTY, K_PRESENCE_PENALTY };
+static const char *const keys[] = { "model", "stream", "stream_options", "n", "messages", "prompt", "input",
+                                    "temperature", "top_p", "max_tokens", "max_completion_tokens", "seed",
+                                    "frequency_penalty", "presence_penalty" };
+
+/* A number member for traces: only recorded when it is a number. */
+static bool num(const jval *v, bool has, double *out)
+{
+    if (!has || v->type != J_NUMBER || v->len >= 40)
+        return false;
+    char tmp[40];
+    memcpy(tmp, v->p, v->len);
+    tmp[v->len] = '\0';
+    char *end;
+    *out = strtod(tmp, &end);
+    return *end == '\0';
+}
 
 err_code gw_decode_request(gw_endpoint ep, const char *body, size_t len, gw_request *out, gw_error *e)
 {
@@ -193,6 +210,20 @@ err_code gw_decode_request(gw_endpoint ep, const char *body, size_t len, gw_requ
     if (has[K_N] && v[K_N].type != J_NULL && (!jscan_int(v[K_N], &n) || n < 1 || n > 128)) {
         gw_error_set(e, 400, "invalid_request_error", NULL, "n", "'n' must be an integer from 1 to 128");
         return ERR_INVAL;
+    }
+    out->has_temperature = num(&v[K_TEMPERATURE], has[K_TEMPERATURE], &out->temperature);
+    out->has_top_p = num(&v[K_TOP_P], has[K_TOP_P], &out->top_p);
+    out->has_frequency_penalty = num(&v[K_FREQUENCY_PENALTY], has[K_FREQUENCY_PENALTY], &out->frequency_penalty);
+    out->has_presence_penalty = num(&v[K_PRESENCE_PENALTY], has[K_PRESENCE_PENALTY], &out->presence_penalty);
+    if (has[K_MAX_COMPLETION_TOKENS] && jscan_int(v[K_MAX_COMPLETION_TOKENS], &out->max_tokens))
+        out->has_max_tokens = true;
+    else if (has[K_MAX_TOKENS] && jscan_int(v[K_MAX_TOKENS], &out->max_tokens))
+        out->has_max_tokens = true;
+    out->has_seed = has[K_SEED] && jscan_int(v[K_SEED], &out->seed);
+    int in = ep == EP_COMPLETIONS ? K_PROMPT : ep == EP_EMBEDDINGS ? K_INPUT : K_MESSAGES;
+    if (has[in]) {
+        out->input_at = v[in].p;
+        out->input_len = v[in].len;
     }
     switch (ep) {
     case EP_CHAT:

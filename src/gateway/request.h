@@ -31,6 +31,12 @@ typedef struct gw_request {
     size_t model_len;
     bool stream;
     bool include_usage;    /* stream_options.include_usage */
+    /* request parameters, for traces (has_* = the client sent it) */
+    bool has_temperature, has_top_p, has_max_tokens, has_seed, has_frequency_penalty, has_presence_penalty;
+    double temperature, top_p, frequency_penalty, presence_penalty;
+    long long max_tokens, seed;
+    const char *input_at;  /* the span of messages / prompt / input, for content capture */
+    size_t input_len;
 } gw_request;
 
 /* Validates body as one JSON document (RFC 8259, UTF-8, depth-bounded) and

@@ -241,7 +241,6 @@ static const load_case warnings[] = {
     { "redis: { url: \"redis://x\" }\n", 1, "redis", "section 'redis' is not supported by this version and is ignored" },
     { "guardrails:\n  policies: []\n", 2, "guardrails", "section 'guardrails' is not supported" },
     { "limits: {}\n", 1, "limits", "section 'limits'" },
-    { "telemetry: {}\n", 1, "telemetry", "section 'telemetry'" },
     { "store:\n  url: postgres://u@db/genaiops\n", 2, "store.url", "PostgreSQL stores are not supported" },
     { "providers:\n  - { name: s, type: simulator, base_url: \"http://x\" }\n", 2, "providers[0].base_url",
       "not used by providers of type simulator" },

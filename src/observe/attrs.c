@@ -1,0 +1,281 @@
+/*
+ * attrs.c - the table that maps trace_rec / span_rec fields to OpenTelemetry
+ * attribute names and types (see attrs.h).
+ *
+ * Each row names an attribute, the kind of field it is read from, the
+ * field's offset in the record and, for request parameters, the offset of
+ * the has_* flag that says whether it is known. One loop walks a table and
+ * adds the known values to a jansson object, so the store's JSON and the
+ * OTLP encoder can never disagree on a name or a type.
+ *
+ * Names checked against the OpenTelemetry GenAI semantic conventions:
+ * gen_ai.operation.name, gen_ai.provider.name, gen_ai.request.model,
+ * gen_ai.request.{temperature,top_p,max_tokens,seed,frequency_penalty,
+ * presence_penalty}, gen_ai.response.{model,id,finish_reasons},
+ * gen_ai.usage.{input_tokens,output_tokens,cache_read.input_tokens,
+ * cache_creation.input_tokens,reasoning.output_tokens},
+ * gen_ai.response.time_to_first_chunk (seconds), error.type,
+ * http.response.status_code, server.address, server.port.
+ * gen_ai.request.stream is genaiops' own choice of name for the stream flag.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stddef.h>
+#include "observe/attrs.h"
+
+typedef enum field_kind {
+    F_STR,        /* char array: omitted when empty */
+    F_STR_LIST,   /* char array, comma-separated: an array of strings */
+    F_LL_KNOWN,   /* long long: omitted when < 0 */
+    F_LL_HAS,     /* long long: present when the bool at has_off is true */
+    F_DBL_HAS,    /* double: present when the bool at has_off is true */
+    F_INT_POS,    /* int: omitted when <= 0 */
+    F_BOOL,       /* bool: always present */
+    F_NS_SECONDS, /* uint64_t ns as a real number of seconds: omitted when 0 */
+    F_NS_MICROS,  /* uint64_t ns as integer microseconds: omitted when 0 */
+} field_kind;
+
+typedef struct attr_row {
+    const char *name;
+    field_kind kind;
+    size_t off;      /* of the field */
+    size_t size;     /* of the field (char arrays) */
+    size_t has_off;  /* of the bool flag (F_*_HAS) */
+} attr_row;
+
+#define FIELD(type, f) offsetof(type, f), sizeof(((type *)0)->f)
+#define TSTR(name, f)       { name, F_STR, FIELD(trace_rec, f), 0 }
+#define TLIST(name, f)      { name, F_STR_LIST, FIELD(trace_rec, f), 0 }
+#define TLL(name, f)        { name, F_LL_KNOWN, FIELD(trace_rec, f), 0 }
+#define TLLHAS(name, f, h)  { name, F_LL_HAS, FIELD(trace_rec, f), offsetof(trace_rec, h) }
+#define TDBLHAS(name, f, h) { name, F_DBL_HAS, FIELD(trace_rec, f), offsetof(trace_rec, h) }
+#define TINT(name, f)       { name, F_INT_POS, FIELD(trace_rec, f), 0 }
+#define TBOOL(name, f)      { name, F_BOOL, FIELD(trace_rec, f), 0 }
+#define TSECS(name, f)      { name, F_NS_SECONDS, FIELD(trace_rec, f), 0 }
+#define TMICROS(name, f)    { name, F_NS_MICROS, FIELD(trace_rec, f), 0 }
+#define SSTR(name, f)       { name, F_STR, FIELD(span_rec, f), 0 }
+#define SINT(name, f)       { name, F_INT_POS, FIELD(span_rec, f), 0 }
+
+/* The root span: the whole request. */
+static const attr_row root_rows[] = {
+    TSTR("gen_ai.operation.name", operation),
+    TSTR("gen_ai.provider.name", provider),
+    TSTR("gen_ai.request.model", request_model),
+    TDBLHAS("gen_ai.request.temperature", temperature, has_temperature),
+    TDBLHAS("gen_ai.request.top_p", top_p, has_top_p),
+    TLLHAS("gen_ai.request.max_tokens", max_tokens, has_max_tokens),
+    TLLHAS("gen_ai.request.seed", seed, has_seed),
+    TDBLHAS("gen_ai.request.frequency_penalty", frequency_penalty, has_frequency_penalty),
+    TDBLHAS("gen_ai.request.presence_penalty", presence_penalty, has_presence_penalty),
+    TBOOL("gen_ai.request.stream", stream),
+    TSTR("gen_ai.response.model", response_model),
+    TSTR("gen_ai.response.id", response_id),
+    TLIST("gen_ai.response.finish_reasons", finish_reasons),
+    TLL("gen_ai.usage.input_tokens", input_tokens),
+    TLL("gen_ai.usage.output_tokens", output_tokens),
+    TLL("gen_ai.usage.cache_read.input_tokens", cache_read_tokens),
+    TLL("gen_ai.usage.cache_creation.input_tokens", cache_creation_tokens),
+    TLL("gen_ai.usage.reasoning.output_tokens", reasoning_tokens),
+    TSECS("gen_ai.response.time_to_first_chunk", ttft_ns),
+    TSTR("error.type", error_type),
+    TINT("http.response.status_code", status),
+    TDBLHAS("genaiops.cost_usd", cost_usd, cost_known),
+    TSTR("genaiops.request_id", request_id),
+    TSTR("genaiops.deployment", deployment),
+    TSTR("genaiops.key", api_key),
+    TSTR("genaiops.prompt.name", prompt_name),
+    TINT("genaiops.prompt.version", prompt_version),
+    TMICROS("genaiops.overhead_us", overhead_ns),
+    TINT("genaiops.attempts", attempts),
+};
+
+/* An upstream attempt (and, for now, any other child span). */
+static const attr_row attempt_rows[] = {
+    SSTR("gen_ai.provider.name", provider),
+    SSTR("gen_ai.request.model", model),
+    SSTR("server.address", server_address),
+    SINT("server.port", server_port),
+    SINT("http.response.status_code", http_status),
+    SSTR("error.type", error_type),
+};
+
+/* The request parameters for the store's params column. */
+static const attr_row param_rows[] = {
+    TDBLHAS("temperature", temperature, has_temperature),
+    TDBLHAS("top_p", top_p, has_top_p),
+    TLLHAS("max_tokens", max_tokens, has_max_tokens),
+    TLLHAS("seed", seed, has_seed),
+    TDBLHAS("frequency_penalty", frequency_penalty, has_frequency_penalty),
+    TDBLHAS("presence_penalty", presence_penalty, has_presence_penalty),
+};
+
+/* A JSON string from n bytes; bytes that do not make valid UTF-8 become '?'
+ * (jansson refuses invalid UTF-8). NULL only on out of memory. */
+static json_t *str_value(const char *s, size_t n)
+{
+    json_t *v = json_stringn(s, n);
+    if (v)
+        return v;
+    char tmp[256];
+    if (n > sizeof tmp)
+        n = sizeof tmp;
+    for (size_t i = 0; i < n; i++)
+        tmp[i] = ((unsigned char)s[i] < 0x80 && s[i] != '\0') ? s[i] : '?';
+    return json_stringn(tmp, n);
+}
+
+/* "stop, length" -> ["stop", "length"]: items trimmed of spaces, empty
+ * items skipped. */
+static json_t *list_value(const char *s, size_t n)
+{
+    json_t *arr = json_array();
+    if (!arr)
+        return NULL;
+    size_t i = 0;
+    while (i < n) {
+        size_t j = i;
+        while (j < n && s[j] != ',')
+            j++;
+        size_t a = i, b = j;
+        while (a < b && (s[a] == ' ' || s[a] == '\t'))
+            a++;
+        while (b > a && (s[b - 1] == ' ' || s[b - 1] == '\t'))
+            b--;
+        if (b > a)
+            json_array_append_new(arr, str_value(s + a, b - a));
+        i = j + 1;
+    }
+    return arr;
+}
+
+static json_t *real_value(double d) { return isfinite(d) ? json_real(d) : NULL; }
+
+/* The value of one row read from rec, or NULL when it is not known. */
+static json_t *row_value(const attr_row *r, const void *rec)
+{
+    const char *base = (const char *)rec;
+    const void *f = base + r->off;
+    bool has = true;
+    if (r->kind == F_LL_HAS || r->kind == F_DBL_HAS)
+        memcpy(&has, base + r->has_off, sizeof has);
+    switch (r->kind) {
+    case F_STR: {
+        size_t n = strnlen(f, r->size);
+        return n ? str_value(f, n) : NULL;
+    }
+    case F_STR_LIST: {
+        size_t n = strnlen(f, r->size);
+        return n ? list_value(f, n) : NULL;
+    }
+    case F_LL_KNOWN: {
+        long long v;
+        memcpy(&v, f, sizeof v);
+        return v >= 0 ? json_integer(v) : NULL;
+    }
+    case F_LL_HAS: {
+        long long v;
+        memcpy(&v, f, sizeof v);
+        return has ? json_integer(v) : NULL;
+    }
+    case F_DBL_HAS: {
+        double v;
+        memcpy(&v, f, sizeof v);
+        return has ? real_value(v) : NULL;
+    }
+    case F_INT_POS: {
+        int v;
+        memcpy(&v, f, sizeof v);
+        return v > 0 ? json_integer(v) : NULL;
+    }
+    case F_BOOL: {
+        bool v;
+        memcpy(&v, f, sizeof v);
+        return json_boolean(v);
+    }
+    case F_NS_SECONDS: {
+        uint64_t v;
+        memcpy(&v, f, sizeof v);
+        return v ? json_real((double)v / 1e9) : NULL;
+    }
+    case F_NS_MICROS: {
+        uint64_t v;
+        memcpy(&v, f, sizeof v);
+        return v ? json_integer((json_int_t)(v / 1000)) : NULL;
+    }
+    }
+    return NULL;
+}
+
+static void fill(const attr_row *rows, size_t n, const void *rec, json_t *obj)
+{
+    for (size_t i = 0; i < n; i++) {
+        json_t *v = row_value(&rows[i], rec);
+        if (v)
+            json_object_set_new(obj, rows[i].name, v);
+    }
+}
+
+/* Whether span_index names a recorded span (nspans is trusted no further
+ * than the array it counts). */
+static bool valid_span(const trace_rec *t, int span_index)
+{
+    return span_index >= 0 && span_index < t->nspans && span_index < TRACE_MAX_SPANS;
+}
+
+static bool is_root(const trace_rec *t, int span_index)
+{
+    return span_index == 0 || (valid_span(t, span_index) && t->spans[span_index].kind == SPAN_REQUEST);
+}
+
+void trace_attrs_json(const trace_rec *t, int span_index, json_t *obj)
+{
+    if (!t || !obj || !json_is_object(obj))
+        return;
+    if (is_root(t, span_index))
+        fill(root_rows, countof(root_rows), t, obj);
+    else if (valid_span(t, span_index))
+        fill(attempt_rows, countof(attempt_rows), &t->spans[span_index], obj);
+}
+
+void trace_params_json(const trace_rec *t, json_t *obj)
+{
+    if (!t || !obj || !json_is_object(obj))
+        return;
+    fill(param_rows, countof(param_rows), t, obj);
+}
+
+void trace_span_name(const trace_rec *t, int span_index, char *out, size_t cap)
+{
+    if (!out || cap == 0)
+        return;
+    out[0] = '\0';
+    if (!t)
+        return;
+    if (is_root(t, span_index)) {
+        int on = (int)strnlen(t->operation, sizeof t->operation);
+        int mn = (int)strnlen(t->request_model, sizeof t->request_model);
+        if (on && mn)
+            snprintf(out, cap, "%.*s %.*s", on, t->operation, mn, t->request_model);
+        else if (on || mn)
+            snprintf(out, cap, "%.*s", on ? on : mn, on ? t->operation : t->request_model);
+        else
+            snprintf(out, cap, "request");
+        return;
+    }
+    if (!valid_span(t, span_index))
+        return;
+    const span_rec *s = &t->spans[span_index];
+    switch (s->kind) {
+    case SPAN_ATTEMPT: {
+        int pn = (int)strnlen(s->provider, sizeof s->provider);
+        if (pn)
+            snprintf(out, cap, "attempt %.*s", pn, s->provider);
+        else
+            snprintf(out, cap, "attempt");
+        break;
+    }
+    case SPAN_GUARDRAIL: snprintf(out, cap, "guardrail"); break;
+    case SPAN_PROMPT: snprintf(out, cap, "prompt"); break;
+    case SPAN_REQUEST: snprintf(out, cap, "request"); break;
+    }
+}

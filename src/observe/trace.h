@@ -1,0 +1,101 @@
+/*
+ * trace.h - one gateway request as a trace: the record the data plane fills
+ * (cheaply: fixed fields, no JSON, one allocation) and hands off, and that
+ * the background writer stores and the OTLP exporter sends.
+ *
+ * Attribute names follow the OpenTelemetry GenAI semantic conventions
+ * (gen_ai.operation.name, gen_ai.provider.name, gen_ai.request.model,
+ * gen_ai.usage.input_tokens ...); the mapping from fields to attribute
+ * names lives in one table in attrs.c (trace_attrs_json), used by the
+ * store's JSON and the OTLP encoder alike.
+ *
+ * Ownership: a trace_rec is one heap block (trace_new); strings are inline
+ * arrays or point into the block's tail (content). Whoever holds the
+ * pointer frees it with trace_free; trace_submit passes it on.
+ */
+#ifndef GENAIOPS_TRACE_H
+#define GENAIOPS_TRACE_H
+
+#include "core/common.h"
+
+#define TRACE_MAX_SPANS 16
+
+typedef enum span_kind {
+    SPAN_REQUEST,      /* the whole gateway request (the root) */
+    SPAN_ATTEMPT,      /* one upstream attempt (retries and fallbacks each get one) */
+    SPAN_GUARDRAIL,    /* later: a guardrail check */
+    SPAN_PROMPT,       /* later: prompt rendering */
+} span_kind;
+
+typedef struct span_rec {
+    uint8_t span_id[8];
+    uint8_t parent_id[8];        /* zero for the root */
+    span_kind kind;
+    uint64_t start_ns;           /* unix epoch nanoseconds */
+    uint64_t end_ns;
+    int http_status;             /* upstream status, 0 if none */
+    char provider[64];           /* attempt: provider name */
+    char model[128];             /* attempt: upstream model asked for */
+    char server_address[128];    /* attempt: upstream host */
+    int server_port;
+    char error_type[48];         /* "" when it succeeded; else e.g. "timeout", "429", "connection_refused" */
+} span_rec;
+
+typedef struct trace_rec {
+    uint8_t trace_id[16];
+    char request_id[72];
+    uint64_t start_ns;           /* unix epoch nanoseconds */
+    uint64_t end_ns;
+    char operation[24];          /* gen_ai.operation.name: "chat", "text_completion", "embeddings" */
+    char endpoint[32];           /* "/v1/chat/completions" ... */
+    char provider[64];           /* gen_ai.provider.name of the provider that answered (or last tried) */
+    char provider_type[16];      /* openai, azure, anthropic, simulator */
+    char request_model[128];     /* gen_ai.request.model: as the client sent it */
+    char response_model[128];    /* gen_ai.response.model */
+    char response_id[96];        /* gen_ai.response.id */
+    char finish_reasons[64];     /* comma-separated gen_ai.response.finish_reasons */
+    char deployment[64];         /* genaiops.deployment, "" if none */
+    char api_key[64];            /* genaiops.key: a key's name or id, never the secret */
+    char prompt_name[128];       /* genaiops.prompt.name (prompt management, later) */
+    int prompt_version;
+    int status;                  /* HTTP status returned to the client */
+    char error_type[48];         /* error.type, "" on success */
+    bool stream;                 /* gen_ai.request.stream */
+    /* request parameters; has_* says whether the client sent them */
+    bool has_temperature, has_top_p, has_max_tokens, has_seed, has_frequency_penalty, has_presence_penalty;
+    double temperature, top_p, frequency_penalty, presence_penalty;
+    long long max_tokens, seed;
+    /* usage; -1 when unknown */
+    long long input_tokens;      /* gen_ai.usage.input_tokens (all of it, cached included) */
+    long long output_tokens;     /* gen_ai.usage.output_tokens (reasoning included) */
+    long long cache_read_tokens; /* gen_ai.usage.cache_read.input_tokens */
+    long long cache_creation_tokens; /* gen_ai.usage.cache_creation.input_tokens */
+    long long reasoning_tokens;  /* gen_ai.usage.reasoning.output_tokens */
+    double cost_usd;             /* genaiops.cost_usd; valid when cost_known */
+    bool cost_known;
+    uint64_t ttft_ns;            /* time to first chunk (streams), 0 if none */
+    uint64_t overhead_ns;        /* the gateway's own time */
+    int attempts;
+    /* captured content (per telemetry config): JSON texts, NULL when not captured */
+    const char *input_messages;  /* gen_ai.input.messages */
+    const char *output_messages; /* gen_ai.output.messages */
+    bool content_redacted;
+    bool content_truncated;
+    int nspans;
+    span_rec spans[TRACE_MAX_SPANS];
+} trace_rec;
+
+/* A zeroed record with room for extra bytes of content after it (content
+ * pointers may point there); NULL on out of memory. usage fields start at
+ * -1, a random trace id is set. */
+trace_rec *trace_new(size_t extra);
+void trace_free(trace_rec *t);
+/* Adds a span (a random span id, parent = the root's or none for the first);
+ * NULL when TRACE_MAX_SPANS are used. */
+span_rec *trace_add_span(trace_rec *t, span_kind kind, uint64_t start_ns);
+/* Hex forms: 32 and 16 characters plus NUL. */
+void trace_id_hex(const uint8_t id[16], char out[33]);
+void span_id_hex(const uint8_t id[8], char out[17]);
+uint64_t trace_now_ns(void);   /* CLOCK_REALTIME in ns */
+
+#endif

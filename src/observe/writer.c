@@ -1,0 +1,545 @@
+/*
+ * writer.c - the trace writer thread and its per-worker rings.
+ *
+ * Rings: one single-producer single-consumer ring per gateway worker. The
+ * producer (the worker) owns `tail`, the consumer (the writer thread) owns
+ * `head`; both are C11 atomics, published with release stores and read with
+ * acquire loads, so a slot's pointer is visible before the index that
+ * covers it. The producer keeps a private copy of head and reloads it only
+ * when the ring looks full, so the common push touches no shared cache line
+ * but its own ring. A full ring frees the record and bumps a counter; the
+ * producer never takes a lock, never logs, never waits.
+ *
+ * Wake-ups: the writer sleeps in poll(2) on an eventfd for at most 20 ms.
+ * A producer writes the eventfd only when the writer is asleep and its ring
+ * has just gained another batch-worth of records, so a busy gateway makes
+ * a system call once per batch, not per trace; a quiet one is picked up by
+ * the 20 ms poll.
+ *
+ * Two threads, a pipeline: the encoder drains up to WRITER_BATCH records
+ * across the rings (round robin) and renders their JSON (span attributes,
+ * params: the costly part after SQLite itself) into a batch; it hands the
+ * batch over through a one-slot mailbox (mutex + condition variables, never
+ * touched by producers) and sleeps when the rings are empty. The store
+ * thread writes each batch in one transaction, hands each record to the
+ * exporter or frees it, and runs retention chunks when a purge is due. At
+ * most one batch waits in the mailbox and one is being written, so memory
+ * stays bounded; while the store thread is slow the rings fill and drop.
+ * A store error drops that batch (counted, logged once per failure streak)
+ * and the pipeline goes on. Queue drops are logged by the encoder at most
+ * every 10 s. Stop sets a flag and wakes the encoder, which drains every
+ * ring to empty, hands the last batch over and says it is done; the store
+ * thread writes what is left and exits.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <malloc.h>
+#include <pthread.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+#include "core/log.h"
+#include "observe/writer.h"
+
+#define WRITER_BATCH 4096              /* traces per transaction at most */
+#define WRITER_POLL_MS 20
+#define WRITER_PURGE_CHUNK 5000        /* traces per retention transaction */
+#define WRITER_PURGE_EVERY_NS (3600ull * 1000000000ull)
+#define WRITER_LOG_EVERY_NS (10ull * 1000000000ull)
+#define WRITER_FAIL_LOG_EVERY_NS (60ull * 1000000000ull)
+
+typedef struct ring {
+    _Alignas(64) _Atomic uint64_t tail; /* next slot the producer fills */
+    uint64_t head_cache;                /* producer's last view of head */
+    _Alignas(64) _Atomic uint64_t head; /* next slot the consumer takes */
+    _Alignas(64) trace_rec **slots;
+    size_t cap;
+    size_t wake_every;                  /* wake a sleeping writer every this many pushes */
+} ring;
+
+/* Rendered records on their way from the encoder to the store thread. */
+typedef struct wbatch {
+    size_t n;
+    trace_rec *recs[WRITER_BATCH];
+    store_doc docs[WRITER_BATCH];       /* docs[i].json NULL: could not render */
+} wbatch;
+
+struct trace_writer {
+    uint64_t last_trim_ns;           /* encoder thread only */
+    bool busy_since_trim;
+    ring *rings;
+    int nrings;
+    store *st;
+    int efd;                            /* eventfd, -1: poll by sleeping */
+    pthread_t enc_thread, store_thread;
+    _Atomic bool stopping;
+    _Atomic bool sleeping;              /* the encoder waits in poll */
+    _Atomic uint64_t dropped_queue;     /* full ring, bad index, stopping */
+    _Atomic uint64_t dropped_store;     /* not stored: store errors, unrenderable */
+    _Atomic uint64_t written;
+    _Atomic uint64_t purged;
+    long retention_days;
+    pthread_mutex_t exp_lock;           /* guards exp_submit/exp_ud (never taken by producers) */
+    bool (*exp_submit)(void *ud, trace_rec *r);
+    void *exp_ud;
+    /* the mailbox between the two threads */
+    pthread_mutex_t mb_lock;
+    pthread_cond_t mb_full, mb_empty;
+    wbatch *slot;                       /* handed over, not yet taken */
+    wbatch *spare;                      /* a written batch for reuse */
+    bool enc_done;                      /* the encoder has handed over its last */
+    /* encoder state */
+    uint64_t logged_drops;              /* dropped_queue when last logged */
+    uint64_t logged_store_drops;        /* dropped_store when last logged */
+    uint64_t last_log_ns;
+    unsigned rr;                        /* round-robin start ring */
+    trace_rec *drained[WRITER_BATCH];
+    /* store-thread state */
+    bool failing;                       /* the last batch failed */
+    bool fail_logged;                   /* ... and that streak was logged */
+    uint64_t last_fail_log_ns;
+    uint64_t fail_drops;                /* traces dropped in this failure streak */
+    uint64_t next_purge_ns;             /* 0: none scheduled */
+};
+
+static uint64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void wake(trace_writer *w)
+{
+    if (w->efd >= 0) {
+        uint64_t one = 1;
+        ssize_t n = write(w->efd, &one, sizeof one);
+        UNUSED(n); /* EAGAIN means a wake-up is already pending */
+    }
+}
+
+bool trace_writer_submit(trace_writer *w, int worker, trace_rec *rec)
+{
+    if (!rec)
+        return false;
+    if (!w || worker < 0 || worker >= w->nrings || atomic_load_explicit(&w->stopping, memory_order_acquire)) {
+        trace_free(rec);
+        if (w)
+            atomic_fetch_add_explicit(&w->dropped_queue, 1, memory_order_relaxed);
+        return false;
+    }
+    ring *r = &w->rings[worker];
+    uint64_t t = atomic_load_explicit(&r->tail, memory_order_relaxed);
+    if (t - r->head_cache >= r->cap) {
+        r->head_cache = atomic_load_explicit(&r->head, memory_order_acquire);
+        if (t - r->head_cache >= r->cap) {
+            trace_free(rec);
+            atomic_fetch_add_explicit(&w->dropped_queue, 1, memory_order_relaxed);
+            return false;
+        }
+    }
+    r->slots[t % r->cap] = rec;
+    atomic_store_explicit(&r->tail, t + 1, memory_order_release);
+    if ((t + 1) % r->wake_every == 0 && atomic_load_explicit(&w->sleeping, memory_order_seq_cst))
+        wake(w);
+    return true;
+}
+
+/* Takes up to max records from the rings into w->drained, starting at a
+ * rotating ring so no worker is favoured. */
+static size_t drain(trace_writer *w, size_t max)
+{
+    size_t n = 0;
+    for (int k = 0; k < w->nrings && n < max; k++) {
+        ring *r = &w->rings[(w->rr + (unsigned)k) % (unsigned)w->nrings];
+        uint64_t h = atomic_load_explicit(&r->head, memory_order_relaxed);
+        uint64_t t = atomic_load_explicit(&r->tail, memory_order_acquire);
+        while (h < t && n < max) {
+            w->drained[n++] = r->slots[h % r->cap];
+            h++;
+        }
+        atomic_store_explicit(&r->head, h, memory_order_release);
+    }
+    w->rr++;
+    return n;
+}
+
+/* Store thread: writes one batch and passes the records on (exporter or
+ * free). */
+static void write_batch(trace_writer *w, wbatch *b)
+{
+    char msg[512];
+    size_t bad = 0;
+    for (size_t i = 0; i < b->n; i++)
+        bad += b->docs[i].json == NULL;
+    err_code e = store_put_docs(w->st, b->docs, b->n, msg, sizeof msg);
+    if (e == ERR_OK) {
+        atomic_fetch_add_explicit(&w->written, b->n - bad, memory_order_relaxed);
+        atomic_fetch_add_explicit(&w->dropped_store, bad, memory_order_relaxed);
+        if (w->failing && w->fail_logged)
+            log_info("trace store writes recovered; %llu traces were dropped while it failed",
+                     (unsigned long long)w->fail_drops);
+        w->failing = false;
+        w->fail_logged = false;
+        w->fail_drops = 0;
+    } else {
+        atomic_fetch_add_explicit(&w->dropped_store, b->n, memory_order_relaxed);
+        uint64_t now = mono_ns();
+        /* Once per failure streak, and a flapping store at most once a minute. */
+        if (!w->failing && (!w->last_fail_log_ns || now - w->last_fail_log_ns >= WRITER_FAIL_LOG_EVERY_NS)) {
+            log_error("trace writer: %s; dropping traces until the store accepts writes again", msg);
+            w->last_fail_log_ns = now;
+            w->fail_logged = true;
+        }
+        w->failing = true;
+        w->fail_drops += b->n;
+    }
+    pthread_mutex_lock(&w->exp_lock);
+    bool (*submit)(void *, trace_rec *) = w->exp_submit;
+    void *ud = w->exp_ud;
+    pthread_mutex_unlock(&w->exp_lock);
+    for (size_t i = 0; i < b->n; i++) {
+        store_doc_clear(&b->docs[i]);
+        if (submit)
+            submit(ud, b->recs[i]);
+        else
+            trace_free(b->recs[i]);
+        b->recs[i] = NULL;
+    }
+    b->n = 0;
+}
+
+/* One retention chunk if a purge is due; returns true while more remain. */
+static bool purge_step(trace_writer *w)
+{
+    if (w->retention_days <= 0 || !w->next_purge_ns || mono_ns() < w->next_purge_ns)
+        return false;
+    uint64_t age = (uint64_t)w->retention_days * 86400ull * 1000000000ull;
+    uint64_t now = trace_now_ns();
+    uint64_t cutoff = now > age ? now - age : 0;
+    size_t deleted = 0;
+    char msg[512];
+    if (store_purge(w->st, cutoff, WRITER_PURGE_CHUNK, &deleted, msg, sizeof msg) != ERR_OK) {
+        log_warn("trace retention: %s; retrying in an hour", msg);
+        w->next_purge_ns = mono_ns() + WRITER_PURGE_EVERY_NS;
+        return false;
+    }
+    atomic_fetch_add_explicit(&w->purged, deleted, memory_order_relaxed);
+    if (deleted < WRITER_PURGE_CHUNK) {
+        w->next_purge_ns = mono_ns() + WRITER_PURGE_EVERY_NS;
+        return false;
+    }
+    return true;
+}
+
+/* At most every 10 s (or when forced, at stop): how many traces were
+ * dropped since the last such line, by cause. */
+static void log_drops(trace_writer *w, bool force)
+{
+    uint64_t dq = atomic_load_explicit(&w->dropped_queue, memory_order_relaxed);
+    uint64_t ds = atomic_load_explicit(&w->dropped_store, memory_order_relaxed);
+    uint64_t now = mono_ns();
+    if ((dq == w->logged_drops && ds == w->logged_store_drops) ||
+        (!force && now - w->last_log_ns < WRITER_LOG_EVERY_NS))
+        return;
+    if (dq != w->logged_drops)
+        log_warn("trace queue full: %llu traces dropped (%llu in all); raise telemetry.queue_size or check the store",
+                 (unsigned long long)(dq - w->logged_drops), (unsigned long long)dq);
+    if (ds != w->logged_store_drops)
+        log_warn("trace store failing: %llu traces not stored (%llu in all)",
+                 (unsigned long long)(ds - w->logged_store_drops), (unsigned long long)ds);
+    w->logged_drops = dq;
+    w->logged_store_drops = ds;
+    w->last_log_ns = now;
+}
+
+static size_t depth(const trace_writer *w)
+{
+    size_t n = 0;
+    for (int i = 0; i < w->nrings; i++) {
+        const ring *r = &w->rings[i];
+        uint64_t t = atomic_load_explicit(&r->tail, memory_order_acquire);
+        uint64_t h = atomic_load_explicit(&r->head, memory_order_acquire);
+        n += (size_t)(t - h);
+    }
+    return n;
+}
+
+/* Encoder: renders n drained records into a batch and hands it over,
+ * waiting while the mailbox is full. */
+static void hand_over(trace_writer *w, size_t n)
+{
+    pthread_mutex_lock(&w->mb_lock);
+    wbatch *b = w->spare;
+    w->spare = NULL;
+    pthread_mutex_unlock(&w->mb_lock);
+    if (!b)
+        b = malloc(sizeof *b);
+    if (!b) {
+        for (size_t i = 0; i < n; i++)
+            trace_free(w->drained[i]);
+        atomic_fetch_add_explicit(&w->dropped_store, n, memory_order_relaxed);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        b->recs[i] = w->drained[i];
+        if (store_doc_render(b->recs[i], &b->docs[i]) != ERR_OK)
+            store_doc_clear(&b->docs[i]); /* json NULL: counted as not stored */
+    }
+    b->n = n;
+    pthread_mutex_lock(&w->mb_lock);
+    while (w->slot)
+        pthread_cond_wait(&w->mb_empty, &w->mb_lock);
+    w->slot = b;
+    pthread_cond_signal(&w->mb_full);
+    pthread_mutex_unlock(&w->mb_lock);
+}
+
+/* The writer's threads yield the CPU to the data plane: when the machine is
+ * saturated the gateway's workers win, and the writer uses what is left (its
+ * queue absorbs bursts; when even that is not enough, traces are dropped and
+ * counted, never the requests slowed). */
+static void lower_priority(void)
+{
+    if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 10) != 0)
+        log_debug("trace writer: cannot lower its priority");
+}
+
+static void *encoder_main(void *arg)
+{
+    lower_priority();
+    trace_writer *w = arg;
+    for (;;) {
+        bool stop = atomic_load_explicit(&w->stopping, memory_order_acquire);
+        size_t n = drain(w, WRITER_BATCH);
+        if (n) {
+            hand_over(w, n);
+            w->busy_since_trim = true;
+        }
+        log_drops(w, false);
+        if (n == WRITER_BATCH)
+            continue;
+        if (stop) {
+            if (n == 0 && depth(w) == 0)
+                break;
+            continue;
+        }
+        atomic_store_explicit(&w->sleeping, true, memory_order_seq_cst);
+        if (depth(w) == 0 && !atomic_load_explicit(&w->stopping, memory_order_seq_cst)) {
+            /* idle after a busy spell: give the freed records' memory back
+             * (glibc keeps it otherwise, and a burst that filled the queue
+             * would leave the process large) - at most every 5 s */
+            uint64_t now = trace_now_ns();
+            if (w->busy_since_trim && now - w->last_trim_ns > 5000000000ull) {
+                malloc_trim(0);
+                w->last_trim_ns = now;
+                w->busy_since_trim = false;
+            }
+            if (w->efd >= 0) {
+                struct pollfd p = { .fd = w->efd, .events = POLLIN };
+                if (poll(&p, 1, WRITER_POLL_MS) > 0) {
+                    uint64_t v;
+                    ssize_t r = read(w->efd, &v, sizeof v);
+                    UNUSED(r);
+                }
+            } else
+                poll(NULL, 0, WRITER_POLL_MS);
+        }
+        atomic_store_explicit(&w->sleeping, false, memory_order_relaxed);
+    }
+    pthread_mutex_lock(&w->mb_lock);
+    w->enc_done = true;
+    pthread_cond_signal(&w->mb_full);
+    pthread_mutex_unlock(&w->mb_lock);
+    log_drops(w, true);
+    return NULL;
+}
+
+static bool purge_due(const trace_writer *w)
+{
+    return w->retention_days > 0 && w->next_purge_ns && mono_ns() >= w->next_purge_ns;
+}
+
+static void *store_main(void *arg)
+{
+    lower_priority();
+    trace_writer *w = arg;
+    for (;;) {
+        pthread_mutex_lock(&w->mb_lock);
+        while (!w->slot && !w->enc_done && !purge_due(w)) {
+            struct timespec ts;
+            clock_gettime(CLOCK_MONOTONIC, &ts);
+            ts.tv_sec += 1; /* re-check the purge schedule every second */
+            pthread_cond_timedwait(&w->mb_full, &w->mb_lock, &ts);
+        }
+        wbatch *b = w->slot;
+        w->slot = NULL;
+        bool done = w->enc_done;
+        pthread_cond_signal(&w->mb_empty);
+        pthread_mutex_unlock(&w->mb_lock);
+        if (b) {
+            write_batch(w, b);
+            pthread_mutex_lock(&w->mb_lock);
+            if (!w->spare) {
+                w->spare = b;
+                b = NULL;
+            }
+            pthread_mutex_unlock(&w->mb_lock);
+            free(b);
+        } else if (done)
+            break;
+        if (!done)
+            purge_step(w);
+    }
+    return NULL;
+}
+
+static void destroy_sync(trace_writer *w)
+{
+    pthread_mutex_destroy(&w->exp_lock);
+    pthread_mutex_destroy(&w->mb_lock);
+    pthread_cond_destroy(&w->mb_full);
+    pthread_cond_destroy(&w->mb_empty);
+}
+
+trace_writer *trace_writer_start(const char *store_url, const cfg_telemetry *t, int nworkers, char *err, size_t errcap)
+{
+    return trace_writer_start_opts(store_url, NULL, t, nworkers, err, errcap);
+}
+
+trace_writer *trace_writer_start_opts(const char *store_url, const store_opts *so, const cfg_telemetry *t,
+                                      int nworkers, char *err, size_t errcap)
+{
+    if (nworkers < 1 || nworkers > 4096) {
+        snprintf(err, errcap, "trace writer: %d workers is out of range (1..4096)", nworkers);
+        return NULL;
+    }
+    size_t qsize = t && t->queue_size ? t->queue_size : 10000;
+    size_t cap = qsize / (size_t)nworkers;
+    if (cap < 1)
+        cap = 1;
+    if (cap > ((size_t)1 << 26)) {
+        snprintf(err, errcap, "trace writer: telemetry.queue_size %zu is too large", qsize);
+        return NULL;
+    }
+    trace_writer *w = calloc(1, sizeof *w);
+    if (!w) {
+        snprintf(err, errcap, "trace writer: out of memory");
+        return NULL;
+    }
+    w->efd = -1;
+    pthread_mutex_init(&w->exp_lock, NULL);
+    pthread_mutex_init(&w->mb_lock, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&w->mb_full, &ca);
+    pthread_condattr_destroy(&ca);
+    pthread_cond_init(&w->mb_empty, NULL);
+    w->retention_days = t ? t->retention_days : 0;
+    /* aligned: each ring's indices sit on their own cache lines */
+    size_t rbytes = ((size_t)nworkers * sizeof *w->rings + 63) / 64 * 64;
+    w->rings = aligned_alloc(64, rbytes);
+    if (!w->rings)
+        goto nomem;
+    memset(w->rings, 0, rbytes);
+    w->nrings = nworkers;
+    for (int i = 0; i < nworkers; i++) {
+        ring *r = &w->rings[i];
+        r->cap = cap;
+        r->wake_every = MAX((size_t)1, MIN(cap / 2, (size_t)WRITER_BATCH / 4));
+        r->slots = calloc(cap, sizeof *r->slots);
+        if (!r->slots)
+            goto nomem;
+    }
+    if (store_open_opts(store_url, so, &w->st, err, errcap) != ERR_OK)
+        goto fail;
+    if (store_version(w->st) < 2) {
+        snprintf(err, errcap, "the store %s is at schema version %d, too old for traces: run genaiops migrate",
+                 store_path(w->st), store_version(w->st));
+        goto fail;
+    }
+    w->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (w->retention_days > 0)
+        w->next_purge_ns = mono_ns();
+    if (pthread_create(&w->store_thread, NULL, store_main, w) != 0) {
+        snprintf(err, errcap, "trace writer: cannot start its thread");
+        goto fail;
+    }
+    if (pthread_create(&w->enc_thread, NULL, encoder_main, w) != 0) {
+        snprintf(err, errcap, "trace writer: cannot start its thread");
+        pthread_mutex_lock(&w->mb_lock);
+        w->enc_done = true;
+        pthread_cond_signal(&w->mb_full);
+        pthread_mutex_unlock(&w->mb_lock);
+        pthread_join(w->store_thread, NULL);
+        goto fail;
+    }
+    pthread_setname_np(w->store_thread, "trace-store");
+    pthread_setname_np(w->enc_thread, "trace-encode");
+    return w;
+nomem:
+    snprintf(err, errcap, "trace writer: out of memory for %d rings of %zu", nworkers, cap);
+fail:
+    if (w->efd >= 0)
+        close(w->efd);
+    store_close(w->st);
+    for (int i = 0; w->rings && i < w->nrings; i++)
+        free(w->rings[i].slots);
+    free(w->rings);
+    destroy_sync(w);
+    free(w);
+    return NULL;
+}
+
+void trace_writer_set_exporter(trace_writer *w, bool (*submit)(void *ud, trace_rec *r), void *ud)
+{
+    pthread_mutex_lock(&w->exp_lock);
+    w->exp_submit = submit;
+    w->exp_ud = ud;
+    pthread_mutex_unlock(&w->exp_lock);
+}
+
+void trace_writer_stop(trace_writer *w)
+{
+    if (!w)
+        return;
+    atomic_store_explicit(&w->stopping, true, memory_order_seq_cst);
+    wake(w);
+    pthread_join(w->enc_thread, NULL);
+    pthread_join(w->store_thread, NULL);
+    free(w->spare);
+    /* Anything a late producer pushed after the final drain. */
+    for (int i = 0; i < w->nrings; i++) {
+        ring *r = &w->rings[i];
+        uint64_t h = atomic_load_explicit(&r->head, memory_order_relaxed);
+        uint64_t t = atomic_load_explicit(&r->tail, memory_order_acquire);
+        for (; h < t; h++) {
+            trace_free(r->slots[h % r->cap]);
+            atomic_fetch_add_explicit(&w->dropped_queue, 1, memory_order_relaxed);
+        }
+        free(r->slots);
+    }
+    if (w->efd >= 0)
+        close(w->efd);
+    store_close(w->st);
+    free(w->rings);
+    destroy_sync(w);
+    free(w);
+}
+
+uint64_t trace_writer_dropped(const trace_writer *w)
+{
+    return atomic_load_explicit(&w->dropped_queue, memory_order_relaxed) +
+           atomic_load_explicit(&w->dropped_store, memory_order_relaxed);
+}
+
+uint64_t trace_writer_written(const trace_writer *w) { return atomic_load_explicit(&w->written, memory_order_relaxed); }
+uint64_t trace_writer_purged(const trace_writer *w) { return atomic_load_explicit(&w->purged, memory_order_relaxed); }
+size_t trace_writer_depth(const trace_writer *w) { return depth(w); }

@@ -1,0 +1,60 @@
+/*
+ * migrations.c - the numbered schema steps of the SQLite store.
+ *
+ * The schema version of a database file is SQLite's `PRAGMA user_version`.
+ * Step N brings a database from version N-1 to version N; store.c applies
+ * each pending step in its own transaction (the SQL of the step, then the
+ * new user_version, then COMMIT), so a crash or a failure leaves the file at
+ * the last version that completed. Steps are append-only: once released, a
+ * step's SQL never changes; a fix is a new step.
+ *
+ * Version 1 is the meta table the gateway core created. Version 2 is the
+ * observability schema (traces, spans, scores, score configs) shared with
+ * the query module (src/store/query.c) - see docs/internals/store.md.
+ */
+#include "store/store.h"
+
+static const store_migration migrations[] = {
+    { 1, "meta table",
+      "CREATE TABLE IF NOT EXISTS genaiops_meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);" },
+    { 2, "traces, spans, scores and score configs",
+      "CREATE TABLE traces (\n"
+      "  trace_id TEXT PRIMARY KEY,\n"
+      "  request_id TEXT, start_ns INTEGER NOT NULL, end_ns INTEGER NOT NULL, duration_ms REAL NOT NULL,\n"
+      "  operation TEXT, endpoint TEXT, provider TEXT, provider_type TEXT,\n"
+      "  request_model TEXT, response_model TEXT, response_id TEXT, finish_reasons TEXT,\n"
+      "  deployment TEXT, api_key TEXT, prompt_name TEXT, prompt_version INTEGER,\n"
+      "  status INTEGER NOT NULL, error_type TEXT, stream INTEGER NOT NULL,\n"
+      "  input_tokens INTEGER, output_tokens INTEGER, cache_read_tokens INTEGER,\n"
+      "  cache_creation_tokens INTEGER, reasoning_tokens INTEGER,\n"
+      "  cost_usd REAL, ttft_ms REAL, overhead_us INTEGER, attempts INTEGER,\n"
+      "  params TEXT,\n"
+      "  input_messages TEXT, output_messages TEXT, content_redacted INTEGER NOT NULL DEFAULT 0,\n"
+      "  content_truncated INTEGER NOT NULL DEFAULT 0);\n"
+      "CREATE INDEX traces_start ON traces(start_ns);\n"
+      "CREATE INDEX traces_model ON traces(request_model, start_ns);\n"
+      "CREATE INDEX traces_provider ON traces(provider, start_ns);\n"
+      "CREATE INDEX traces_status ON traces(status, start_ns);\n"
+      "CREATE INDEX traces_deployment ON traces(deployment, start_ns);\n"
+      "CREATE TABLE spans (trace_id TEXT NOT NULL, span_id TEXT NOT NULL, parent_id TEXT,\n"
+      "  kind TEXT NOT NULL, name TEXT NOT NULL, start_ns INTEGER NOT NULL, end_ns INTEGER NOT NULL,\n"
+      "  attributes TEXT NOT NULL,\n"
+      "  PRIMARY KEY (trace_id, span_id));\n"
+      "CREATE TABLE score_configs (name TEXT PRIMARY KEY, data_type TEXT NOT NULL\n"
+      "  CHECK (data_type IN ('numeric','categorical','boolean')),\n"
+      "  min_value REAL, max_value REAL, categories TEXT, description TEXT, created_ns INTEGER NOT NULL);\n"
+      "CREATE TABLE scores (id TEXT PRIMARY KEY, trace_id TEXT NOT NULL, name TEXT NOT NULL,\n"
+      "  data_type TEXT NOT NULL, value_num REAL, value_str TEXT, comment TEXT,\n"
+      "  source TEXT NOT NULL CHECK (source IN ('human','model','code')), created_ns INTEGER NOT NULL);\n"
+      "CREATE INDEX scores_trace ON scores(trace_id);\n" },
+};
+
+/* The steps in order; *n gets their number, which is also the latest
+ * version this binary knows. The table is static. */
+const store_migration *store_migrations(size_t *n)
+{
+    *n = countof(migrations);
+    return migrations;
+}
+
+int store_latest_version(void) { return (int)countof(migrations); }
