@@ -43,71 +43,97 @@ static void add_reason(trace_rec *t, jval v)
     memcpy(t->finish_reasons + have, r, n + 1);
 }
 
-static void openai_usage(trace_rec *t, jval u)
+/* The members of obj named in keys, in one walk (jscan_get walks the whole
+ * object per call): vals[i] gets keys[i]'s value, J_NONE when absent. */
+static void pick(jval obj, const char *const *keys, size_t n, jval *vals)
 {
-    long long v;
-    if (u.type != J_OBJECT)
+    for (size_t i = 0; i < n; i++)
+        vals[i] = (jval){ J_NONE, NULL, 0 };
+    if (obj.type != J_OBJECT)
         return;
-    if (get_int(u, "prompt_tokens", &v))
-        t->input_tokens = v;
-    if (get_int(u, "completion_tokens", &v))
-        t->output_tokens = v;
-    else if (t->input_tokens >= 0 && get_int(u, "total_tokens", &v) && t->output_tokens < 0)
-        t->output_tokens = v - t->input_tokens >= 0 ? v - t->input_tokens : 0; /* embeddings: total = prompt */
-    jval d;
-    if (jscan_get(u, "prompt_tokens_details", &d, NULL) && get_int(d, "cached_tokens", &v))
-        t->cache_read_tokens = v;
-    if (jscan_get(u, "completion_tokens_details", &d, NULL) && get_int(d, "reasoning_tokens", &v))
-        t->reasoning_tokens = v;
+    jscan_iter it;
+    jscan_iter_init(&it, obj);
+    jval k, v;
+    while (jscan_next(&it, &k, &v)) {
+        int i = jscan_match(k, keys, n);
+        if (i >= 0)
+            vals[i] = v;
+    }
 }
 
-static void openai_common(trace_rec *t, jval root)
+static void openai_usage(trace_rec *t, jval u)
 {
-    copy_str(root, "id", t->response_id, sizeof t->response_id);
-    copy_str(root, "model", t->response_model, sizeof t->response_model);
-    jval choices, u;
-    if (jscan_get(root, "choices", &choices, NULL) && choices.type == J_ARRAY) {
+    static const char *const keys[] = { "prompt_tokens", "completion_tokens", "total_tokens",
+                                        "prompt_tokens_details", "completion_tokens_details" };
+    jval v[5], d;
+    long long n;
+    if (u.type != J_OBJECT)
+        return;
+    pick(u, keys, countof(keys), v);
+    if (jscan_int(v[0], &n))
+        t->input_tokens = n;
+    if (jscan_int(v[1], &n))
+        t->output_tokens = n;
+    else if (t->input_tokens >= 0 && jscan_int(v[2], &n) && t->output_tokens < 0)
+        t->output_tokens = n - t->input_tokens >= 0 ? n - t->input_tokens : 0; /* embeddings: total = prompt */
+    if (v[3].type == J_OBJECT && jscan_get(v[3], "cached_tokens", &d, NULL) && jscan_int(d, &n))
+        t->cache_read_tokens = n;
+    if (v[4].type == J_OBJECT && jscan_get(v[4], "reasoning_tokens", &d, NULL) && jscan_int(d, &n))
+        t->reasoning_tokens = n;
+}
+
+static void str_into(jval v, char *dst, size_t cap)
+{
+    size_t n;
+    if (v.type == J_STRING && !jscan_string(v, dst, cap, &n))
+        dst[0] = '\0'; /* too long to keep */
+}
+
+/* A chat.completion, text_completion, embeddings list or stream chunk:
+ * id, model, every choice's finish_reason, usage. first_only: keep an id
+ * and model already set (stream chunks repeat them). */
+static void openai_object(trace_rec *t, const char *body, size_t len, bool first_only)
+{
+    static const char *const keys[] = { "id", "model", "choices", "usage" };
+    jscan_member top[24];
+    size_t count = 0;
+    jval root, v[4];
+    if (!jscan_parse(body, len, 64, &root, top, countof(top), &count, NULL) || root.type != J_OBJECT)
+        return;
+    if (count <= countof(top)) {
+        for (size_t i = 0; i < countof(keys); i++)
+            v[i] = (jval){ J_NONE, NULL, 0 };
+        for (size_t i = 0; i < count; i++) {
+            int k = jscan_match(top[i].key, keys, countof(keys));
+            if (k >= 0)
+                v[k] = top[i].val;
+        }
+    } else {
+        pick(root, keys, countof(keys), v);
+    }
+    if (!first_only || !t->response_id[0])
+        str_into(v[0], t->response_id, sizeof t->response_id);
+    if (!first_only || !t->response_model[0])
+        str_into(v[1], t->response_model, sizeof t->response_model);
+    if (v[2].type == J_ARRAY) {
         jscan_iter it;
-        jscan_iter_init(&it, choices);
+        jscan_iter_init(&it, v[2]);
         jval k, c, fr;
         while (jscan_next(&it, &k, &c))
             if (c.type == J_OBJECT && jscan_get(c, "finish_reason", &fr, NULL))
                 add_reason(t, fr);
     }
-    if (jscan_get(root, "usage", &u, NULL))
-        openai_usage(t, u);
+    if (v[3].type == J_OBJECT)
+        openai_usage(t, v[3]);
 }
 
-void extract_openai_response(trace_rec *t, const char *body, size_t len)
-{
-    jval root;
-    if (!jscan_parse(body, len, 64, &root, NULL, 0, NULL, NULL) || root.type != J_OBJECT)
-        return;
-    openai_common(t, root);
-}
+void extract_openai_response(trace_rec *t, const char *body, size_t len) { openai_object(t, body, len, false); }
 
 void extract_openai_chunk(trace_rec *t, const char *data, size_t len)
 {
     if (len == 0 || data[0] != '{')
         return;
-    jval root;
-    if (!jscan_parse(data, len, 64, &root, NULL, 0, NULL, NULL) || root.type != J_OBJECT)
-        return;
-    if (!t->response_id[0])
-        copy_str(root, "id", t->response_id, sizeof t->response_id);
-    if (!t->response_model[0])
-        copy_str(root, "model", t->response_model, sizeof t->response_model);
-    jval choices, u;
-    if (jscan_get(root, "choices", &choices, NULL) && choices.type == J_ARRAY) {
-        jscan_iter it;
-        jscan_iter_init(&it, choices);
-        jval k, c, fr;
-        while (jscan_next(&it, &k, &c))
-            if (c.type == J_OBJECT && jscan_get(c, "finish_reason", &fr, NULL))
-                add_reason(t, fr);
-    }
-    if (jscan_get(root, "usage", &u, NULL))
-        openai_usage(t, u);
+    openai_object(t, data, len, true);
 }
 
 static void anthropic_usage(trace_rec *t, jval u, bool delta)
