@@ -21,6 +21,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stddef.h>
+#include "core/jscan.h"
 #include "observe/attrs.h"
 
 typedef enum field_kind {
@@ -235,6 +236,175 @@ void trace_attrs_json(const trace_rec *t, int span_index, json_t *obj)
         fill(root_rows, countof(root_rows), t, obj);
     else if (valid_span(t, span_index))
         fill(attempt_rows, countof(attempt_rows), &t->spans[span_index], obj);
+}
+
+/* ---- the same tables written straight to JSON text (the store's writer
+ * renders every span of every trace; building jansson objects to dump them
+ * cost it about 100,000 instructions a trace) ---- */
+
+static void put_str(buf *out, const char *s, size_t n)
+{
+    char tmp[512];
+    size_t need = jscan_escape(tmp, sizeof tmp, s, n);
+    if (need <= sizeof tmp) {
+        buf_append(out, tmp, need);
+        return;
+    }
+    if (buf_reserve(out, need) == ERR_OK) {
+        jscan_escape(out->p + out->len, need, s, n);
+        out->len += need;
+        out->p[out->len] = '\0';
+    }
+}
+
+static void put_real(buf *out, double d)
+{
+    char tmp[40];
+    int n = snprintf(tmp, sizeof tmp, "%.15g", d);
+    if (n <= 0 || (size_t)n >= sizeof tmp)
+        return;
+    buf_append(out, tmp, (size_t)n);
+    if (!strpbrk(tmp, ".eE"))
+        buf_append(out, ".0", 2); /* stays a real, as jansson writes it */
+}
+
+/* Appends ,"name":value (or "name":value first) when the row is known;
+ * returns whether it wrote. */
+static bool row_write(const attr_row *r, const void *rec, bool first, buf *out)
+{
+    const char *base = (const char *)rec;
+    const void *f = base + r->off;
+    bool has = true;
+    if (r->kind == F_LL_HAS || r->kind == F_DBL_HAS)
+        memcpy(&has, base + r->has_off, sizeof has);
+    char num[32];
+    long long ll = 0;
+    int iv = 0;
+    uint64_t u = 0;
+    double d;
+    size_t n = 0;
+    switch (r->kind) {
+    case F_STR:
+    case F_STR_LIST:
+        n = strnlen(f, r->size);
+        if (!n)
+            return false;
+        break;
+    case F_LL_KNOWN:
+    case F_LL_HAS:
+        memcpy(&ll, f, sizeof ll);
+        if ((r->kind == F_LL_KNOWN && ll < 0) || !has)
+            return false;
+        break;
+    case F_DBL_HAS:
+        memcpy(&d, f, sizeof d);
+        if (!has || !isfinite(d))
+            return false;
+        break;
+    case F_INT_POS:
+        memcpy(&iv, f, sizeof iv);
+        if (iv <= 0)
+            return false;
+        break;
+    case F_NS_SECONDS:
+    case F_NS_MICROS:
+        memcpy(&u, f, sizeof u);
+        if (!u)
+            return false;
+        break;
+    case F_BOOL:
+        break;
+    }
+    if (!first)
+        buf_append(out, ",", 1);
+    put_str(out, r->name, strlen(r->name));
+    buf_append(out, ":", 1);
+    switch (r->kind) {
+    case F_STR:
+        put_str(out, f, n);
+        break;
+    case F_STR_LIST: {
+        const char *s = f;
+        bool any = false;
+        buf_append(out, "[", 1);
+        size_t i = 0;
+        while (i < n) {
+            size_t j = i;
+            while (j < n && s[j] != ',')
+                j++;
+            size_t a = i, b = j;
+            while (a < b && (s[a] == ' ' || s[a] == '\t'))
+                a++;
+            while (b > a && (s[b - 1] == ' ' || s[b - 1] == '\t'))
+                b--;
+            if (b > a) {
+                if (any)
+                    buf_append(out, ",", 1);
+                put_str(out, s + a, b - a);
+                any = true;
+            }
+            i = j + 1;
+        }
+        buf_append(out, "]", 1);
+        break;
+    }
+    case F_LL_KNOWN:
+    case F_LL_HAS:
+        buf_append(out, num, (size_t)snprintf(num, sizeof num, "%lld", ll));
+        break;
+    case F_DBL_HAS:
+        put_real(out, d);
+        break;
+    case F_INT_POS:
+        buf_append(out, num, (size_t)snprintf(num, sizeof num, "%d", iv));
+        break;
+    case F_BOOL: {
+        bool v;
+        memcpy(&v, f, sizeof v);
+        buf_append_str(out, v ? "true" : "false");
+        break;
+    }
+    case F_NS_SECONDS:
+        put_real(out, (double)u / 1e9);
+        break;
+    case F_NS_MICROS:
+        buf_append(out, num, (size_t)snprintf(num, sizeof num, "%llu", (unsigned long long)(u / 1000)));
+        break;
+    }
+    return true;
+}
+
+static void write_rows(const attr_row *rows, size_t n, const void *rec, buf *out)
+{
+    bool first = true;
+    buf_append(out, "{", 1);
+    for (size_t i = 0; i < n; i++)
+        if (row_write(&rows[i], rec, first, out))
+            first = false;
+    buf_append(out, "}", 1);
+}
+
+void trace_attrs_write(const trace_rec *t, int span_index, buf *out)
+{
+    if (is_root(t, span_index))
+        write_rows(root_rows, countof(root_rows), t, out);
+    else if (valid_span(t, span_index))
+        write_rows(attempt_rows, countof(attempt_rows), &t->spans[span_index], out);
+    else
+        buf_append(out, "{}", 2);
+}
+
+bool trace_params_write(const trace_rec *t, buf *out)
+{
+    size_t before = out->len;
+    write_rows(param_rows, countof(param_rows), t, out);
+    if (out->len - before == 2) { /* {} */
+        out->len = before;
+        if (out->p)
+            out->p[before] = '\0';
+        return false;
+    }
+    return true;
 }
 
 void trace_params_json(const trace_rec *t, json_t *obj)

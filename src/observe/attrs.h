@@ -13,6 +13,7 @@
 #ifndef GENAIOPS_ATTRS_H
 #define GENAIOPS_ATTRS_H
 
+#include "core/buf.h"
 #include <jansson.h>
 #include "observe/trace.h"
 
@@ -38,5 +39,12 @@ void trace_params_json(const trace_rec *t, json_t *obj);
  * attempt, "guardrail" / "prompt" for the others. Writes a NUL-terminated
  * string into out (truncated to cap-1 bytes); cap must be > 0. */
 void trace_span_name(const trace_rec *t, int span_index, char *out, size_t cap);
+
+/* The same attributes written straight to compact JSON text (appended to
+ * out): what the store's writer uses, without building jansson objects.
+ * trace_params_write appends nothing and returns false when no parameter
+ * was set. */
+void trace_attrs_write(const trace_rec *t, int span_index, buf *out);
+bool trace_params_write(const trace_rec *t, buf *out);
 
 #endif

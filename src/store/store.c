@@ -181,56 +181,29 @@ err_code store_put_traces(store *s, trace_rec *const *recs, size_t n, char *msg,
 /* 15 significant digits: a client's 0.3 is stored as 0.3, not
  * 0.29999999999999999, and every decimal of up to 15 digits reads back the
  * same. */
-#define DUMP_FLAGS (JSON_COMPACT | JSON_REAL_PRECISION(15))
-
-/* Appends obj's compact JSON and a NUL to b: through a stack buffer when it
- * fits (the common case), else straight into b. */
-static err_code dump_json(buf *b, json_t *obj)
-{
-    char tmp[8192];
-    size_t n = json_dumpb(obj, tmp, sizeof tmp, DUMP_FLAGS);
-    if (n == 0)
-        return buf_append(b, "{}", 3);
-    if (n < sizeof tmp) {
-        tmp[n] = 0;
-        return buf_append(b, tmp, n + 1);
-    }
-    err_code e = buf_reserve(b, n + 1);
-    if (e != ERR_OK)
-        return e;
-    if (json_dumpb(obj, b->p + b->len, n, DUMP_FLAGS) != n)
-        return ERR_NOMEM;
-    b->len += n;
-    return buf_append(b, "", 1);
-}
-
 err_code store_doc_render(const trace_rec *t, store_doc *d)
 {
     memset(d, 0, sizeof *d);
     d->t = t;
     d->params = -1;
-    json_t *obj = json_object();
-    if (!obj)
-        return ERR_NOMEM;
     buf b;
     buf_init(&b, STORE_DOC_MAX);
-    err_code e = ERR_OK;
-    trace_params_json(t, obj);
-    if (json_object_size(obj) > 0) {
+    /* NUL-separated JSON texts: params (if any), then each span's attributes,
+     * written straight from the attribute tables (attrs.c) */
+    if (trace_params_write(t, &b)) {
         d->params = 0;
-        e = dump_json(&b, obj);
+        buf_append(&b, "", 1);
     }
     int nspans = t->nspans < 0 ? 0 : MIN(t->nspans, TRACE_MAX_SPANS);
-    for (int i = 0; i < nspans && e == ERR_OK; i++) {
-        json_object_clear(obj);
-        trace_attrs_json(t, i, obj);
+    for (int i = 0; i < nspans; i++) {
         d->attrs[i] = (uint32_t)b.len;
-        e = dump_json(&b, obj);
+        trace_attrs_write(t, i, &b);
+        if (buf_append(&b, "", 1) != ERR_OK)
+            break;
     }
-    json_decref(obj);
-    if (e != ERR_OK) {
+    if (b.len == 0 && nspans > 0) {
         buf_free(&b);
-        return e;
+        return ERR_NOMEM;
     }
     d->json = buf_steal(&b, NULL);
     return d->json ? ERR_OK : ERR_NOMEM;

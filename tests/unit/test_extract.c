@@ -1,5 +1,6 @@
 /* test_extract.c - usage and response fields from OpenAI and Anthropic
  * bodies and streams, as the public API references show them. */
+#include <stdlib.h>
 #include "observe/extract.h"
 #include "test.h"
 
@@ -110,4 +111,74 @@ TEST(trace_ids_and_spans)
     CHECK(trace_add_span(t, SPAN_ATTEMPT, 4) == NULL);
     trace_free(t);
     trace_free(u);
+}
+
+#include "observe/attrs.h"
+
+/* The store writes span attributes as text (trace_attrs_write); OTLP builds
+ * them with jansson (trace_attrs_json). Both must say the same thing. */
+TEST(attrs_text_matches_jansson)
+{
+    trace_rec *t = trace_new(0);
+    snprintf(t->operation, sizeof t->operation, "chat");
+    snprintf(t->provider, sizeof t->provider, "prov \"q\" \\ \n");
+    snprintf(t->request_model, sizeof t->request_model, "m\xff\xfe-bad-utf8");
+    snprintf(t->finish_reasons, sizeof t->finish_reasons, "stop, length");
+    t->has_temperature = true, t->temperature = 0.3;
+    t->has_top_p = true, t->top_p = 1.0;
+    t->has_max_tokens = true, t->max_tokens = 128;
+    t->has_seed = true, t->seed = -7;
+    t->stream = true;
+    t->input_tokens = 12, t->output_tokens = 0, t->cache_read_tokens = 4;
+    t->ttft_ns = 1234567;
+    t->overhead_ns = 45000;
+    t->status = 200;
+    t->cost_known = true, t->cost_usd = 0.00001335;
+    t->attempts = 2;
+    trace_add_span(t, SPAN_REQUEST, 1);
+    span_rec *a = trace_add_span(t, SPAN_ATTEMPT, 2);
+    snprintf(a->provider, sizeof a->provider, "up");
+    snprintf(a->server_address, sizeof a->server_address, "127.0.0.1");
+    a->server_port = 8080;
+    a->http_status = 429;
+    snprintf(a->error_type, sizeof a->error_type, "429");
+    for (int i = 0; i < 3; i++) { /* root, attempt, and an index past the end */
+        json_t *want = json_object();
+        trace_attrs_json(t, i, want);
+        buf b;
+        buf_init(&b, 1 << 20);
+        trace_attrs_write(t, i, &b);
+        json_error_t je;
+        json_t *got = json_loadb(b.p, b.len, 0, &je);
+        CHECK(got != NULL);
+        /* invalid UTF-8 is repaired differently ('?' vs U+FFFD): compare
+         * everything but that field */
+        json_object_del(want, "gen_ai.request.model");
+        if (got)
+            json_object_del(got, "gen_ai.request.model");
+        if (!json_equal(want, got)) {
+            char *w = json_dumps(want, JSON_SORT_KEYS), *g = got ? json_dumps(got, JSON_SORT_KEYS) : NULL;
+            test_fail(__FILE__, __LINE__, "span %d: text %s != jansson %s", i, g ? g : b.p, w);
+            free(w);
+            free(g);
+        }
+        json_decref(want);
+        json_decref(got);
+        buf_free(&b);
+    }
+    buf b;
+    buf_init(&b, 1 << 20);
+    CHECK(trace_params_write(t, &b));
+    json_t *p = json_loadb(b.p, b.len, 0, NULL);
+    CHECK(p && json_real_value(json_object_get(p, "temperature")) == 0.3);
+    CHECK(p && json_integer_value(json_object_get(p, "seed")) == -7);
+    json_decref(p);
+    buf_free(&b);
+    trace_rec *empty = trace_new(0);
+    buf_init(&b, 1 << 20);
+    CHECK(!trace_params_write(empty, &b));
+    CHECK_INT(b.len, 0);
+    buf_free(&b);
+    trace_free(empty);
+    trace_free(t);
 }
