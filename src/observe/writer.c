@@ -35,6 +35,7 @@
 #include <poll.h>
 #include <malloc.h>
 #include <pthread.h>
+#include <sched.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -307,7 +308,9 @@ static void hand_over(trace_writer *w, size_t n)
  * counted, never the requests slowed). */
 static void lower_priority(void)
 {
-    if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 10) != 0)
+    struct sched_param sp = { .sched_priority = 0 };
+    if (sched_setscheduler((pid_t)syscall(SYS_gettid), SCHED_IDLE, &sp) != 0 &&
+        setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 19) != 0)
         log_debug("trace writer: cannot lower its priority");
 }
 
