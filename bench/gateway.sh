@@ -53,21 +53,28 @@ for p in $PORT $OFF_PORT; do
   for _ in $(seq 50); do curl -s -o /dev/null "http://127.0.0.1:$p/healthz" && break; sleep 0.1; done
 done
 echo "genaiops $(git rev-parse --short HEAD 2>/dev/null || echo '?'), workers $WORKERS, $(nproc) cores"
-bash "$PEERS" --gateway "http://127.0.0.1:$PORT/v1/chat/completions" --duration "$DUR" --keep $PK
-# telemetry on vs off, alternating so both see the same machine (32 connections)
+# the gateway core (issue #2's comparison): the telemetry-off gateway beside the peers
+echo "peers.sh: the 'gateway' row is genaiops with telemetry off (the gateway core)"
+bash "$PEERS" --gateway "http://127.0.0.1:$OFF_PORT/v1/chat/completions" --duration "$DUR" --keep $PK
+# telemetry (traces + metrics, the default) on vs off, alternating so both
+# see the same machine: throughput at 32 connections and p50 at one
 HERE_SHARED=$(dirname "$PEERS")
-rps() { WRK_BODY="$HERE_SHARED/chat.json" WRK_HEADERS="Authorization: Bearer sk-bench" \
-  wrk -t1 -c32 -d"${DUR}s" -s "$HERE_SHARED/post.lua" "http://127.0.0.1:$1/v1/chat/completions" 2>&1 |
-  awk '/Requests\/sec/ { printf "%.0f", $2 }'; }
-on=0 off=0
+wrk_run() { # port conns -> "rps p50us"
+  WRK_BODY="$HERE_SHARED/chat.json" WRK_HEADERS="Authorization: Bearer sk-bench" \
+  wrk -t1 -c"$2" -d"${DUR}s" --latency -s "$HERE_SHARED/post.lua" "http://127.0.0.1:$1/v1/chat/completions" 2>&1 |
+  awk 'function us(v) { if (v ~ /us$/) return v+0; if (v ~ /ms$/) return (v+0)*1000; return (v+0)*1000000 }
+       /Requests\/sec/ { r=$2 } / 50%/ { p=us($2) } END { printf "%.0f %.0f", r, p }'; }
+on=0 off=0 on1=0 off1=0
 for round in 1 2; do
-  a=$(rps "$PORT"); b=$(rps "$OFF_PORT")
-  echo "telemetry round $round: on ${a} rps, off ${b} rps"
-  on=$((on + a)); off=$((off + b))
+  read -r a _ <<<"$(wrk_run "$PORT" 32)"; read -r b _ <<<"$(wrk_run "$OFF_PORT" 32)"
+  read -r _ a1 <<<"$(wrk_run "$PORT" 1)"; read -r _ b1 <<<"$(wrk_run "$OFF_PORT" 1)"
+  echo "telemetry round $round: on ${a} rps @32, p50 ${a1}us @1 | off ${b} rps @32, p50 ${b1}us @1"
+  on=$((on + a)); off=$((off + b)); on1=$((on1 + a1)); off1=$((off1 + b1))
 done
 sleep 1 # let the writer catch up before reading its counters
 curl -s "http://127.0.0.1:$PORT/metrics" | awk '/^genaiops_traces_(written|dropped)_total/ { printf "%s %s\n", $1, $2 }'
 awk -v a="$on" -v b="$off" 'BEGIN { printf "throughput ratio telemetry on/off at 32 conns: %.2f\n", a / b }'
+awk -v a="$on1" -v b="$off1" 'BEGIN { printf "p50 at 1 conn: telemetry on %dus, off %dus (+%dus)\n", a / 2, b / 2, (a - b) / 2 }'
 # memory with 1,000 idle keep-alive connections (each has served one request)
-node "$ROOT/bench/idle-conns.mjs" "$PORT" 1000 "$GW"
+node "$ROOT/bench/idle-conns.mjs" "$PORT" 1000 "$GW"   # the default (telemetry on) gateway
 [ -f /tmp/genaiops-bench/nginx.pid ] && kill "$(cat /tmp/genaiops-bench/nginx.pid)" 2>/dev/null || true
