@@ -125,27 +125,36 @@ static json_t *str_value(const char *s, size_t n)
     return json_stringn(tmp, n);
 }
 
-/* "stop, length" -> ["stop", "length"]: items trimmed of spaces, empty
- * items skipped. */
+/* The next item of a comma-separated list s[0..n) from *i on, trimmed of
+ * spaces: [*a, *b). Empty items are skipped. false at the end. */
+static bool next_item(const char *s, size_t n, size_t *i, size_t *a, size_t *b)
+{
+    while (*i < n) {
+        size_t j = *i;
+        while (j < n && s[j] != ',')
+            j++;
+        *a = *i;
+        *b = j;
+        *i = j + 1;
+        while (*a < *b && (s[*a] == ' ' || s[*a] == '\t'))
+            (*a)++;
+        while (*b > *a && (s[*b - 1] == ' ' || s[*b - 1] == '\t'))
+            (*b)--;
+        if (*b > *a)
+            return true;
+    }
+    return false;
+}
+
+/* "stop, length" -> ["stop", "length"]. */
 static json_t *list_value(const char *s, size_t n)
 {
     json_t *arr = json_array();
     if (!arr)
         return NULL;
-    size_t i = 0;
-    while (i < n) {
-        size_t j = i;
-        while (j < n && s[j] != ',')
-            j++;
-        size_t a = i, b = j;
-        while (a < b && (s[a] == ' ' || s[a] == '\t'))
-            a++;
-        while (b > a && (s[b - 1] == ' ' || s[b - 1] == '\t'))
-            b--;
-        if (b > a)
-            json_array_append_new(arr, str_value(s + a, b - a));
-        i = j + 1;
-    }
+    size_t i = 0, a, b;
+    while (next_item(s, n, &i, &a, &b))
+        json_array_append_new(arr, str_value(s + a, b - a));
     return arr;
 }
 
@@ -325,25 +334,12 @@ static bool row_write(const attr_row *r, const void *rec, bool first, buf *out)
         break;
     case F_STR_LIST: {
         const char *s = f;
-        bool any = false;
+        size_t i = 0, a, b;
         buf_append(out, "[", 1);
-        size_t i = 0;
-        while (i < n) {
-            size_t j = i;
-            while (j < n && s[j] != ',')
-                j++;
-            size_t a = i, b = j;
-            while (a < b && (s[a] == ' ' || s[a] == '\t'))
-                a++;
-            while (b > a && (s[b - 1] == ' ' || s[b - 1] == '\t'))
-                b--;
-            if (b > a) {
-                if (any)
-                    buf_append(out, ",", 1);
-                put_str(out, s + a, b - a);
-                any = true;
-            }
-            i = j + 1;
+        for (bool any = false; next_item(s, n, &i, &a, &b); any = true) {
+            if (any)
+                buf_append(out, ",", 1);
+            put_str(out, s + a, b - a);
         }
         buf_append(out, "]", 1);
         break;

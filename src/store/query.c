@@ -27,6 +27,7 @@
 #include <sys/random.h>
 #include <time.h>
 #include "core/buf.h"
+#include "http/parser.h"
 #include "store/query.h"
 
 #define POOL_IDLE_MAX 8
@@ -476,31 +477,6 @@ static int hexval(char c)
     return -1;
 }
 
-/* Percent-decodes s into out (cap bytes); false if malformed or too long. */
-static bool url_decode(sv s, char *out, size_t cap, size_t *len)
-{
-    size_t o = 0;
-    for (size_t i = 0; i < s.len; i++) {
-        char c = s.p[i];
-        if (c == '+')
-            c = ' ';
-        else if (c == '%') {
-            if (i + 2 >= s.len)
-                return false;
-            int h = hexval(s.p[i + 1]), l = hexval(s.p[i + 2]);
-            if (h < 0 || l < 0)
-                return false;
-            c = (char)(h * 16 + l);
-            i += 2;
-        }
-        if (o >= cap)
-            return false;
-        out[o++] = c;
-    }
-    *len = o;
-    return true;
-}
-
 err_code query_filter_parse(query_filter *f, sv query, query_error *e)
 {
     uint32_t seen = 0;
@@ -519,8 +495,10 @@ err_code query_filter_parse(query_filter *f, sv query, query_error *e)
         if (rawname.len == 0)
             continue; /* "=x": no name, like an empty pair */
         char name[33], val[QUERY_TEXT_MAX * 2 + 1];
-        size_t nlen, vlen;
-        if (!url_decode(rawname, name, sizeof name - 1, &nlen) || memchr(name, '\0', nlen)) {
+        /* percent-decoding as the HTTP layer does it (http/parser.h): a
+         * malformed escape, %00 or too long a result is refused */
+        size_t nlen = http_url_decode(name, sizeof name, rawname);
+        if (nlen == (size_t)-1) {
             char shown[33];
             size_t k = MIN(rawname.len, sizeof shown - 1);
             for (size_t m = 0; m < k; m++)
@@ -528,8 +506,8 @@ err_code query_filter_parse(query_filter *f, sv query, query_error *e)
             shown[k] = '\0';
             return fail(e, 400, shown, "invalid_filter", "unknown or malformed filter name '%s'", shown);
         }
-        name[nlen] = '\0';
-        if (!url_decode(rawval, val, sizeof val - 1, &vlen))
+        size_t vlen = http_url_decode(val, sizeof val, rawval);
+        if (vlen == (size_t)-1)
             return fail(e, 400, name, "invalid_filter", "the value of '%.32s' is malformed or too long", name);
         err_code r = query_filter_set(f, name, sv_make(val, vlen), e);
         if (r != ERR_OK)
