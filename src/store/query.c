@@ -498,7 +498,7 @@ err_code query_filter_parse(query_filter *f, sv query, query_error *e)
         /* percent-decoding as the HTTP layer does it (http/parser.h): a
          * malformed escape, %00 or too long a result is refused */
         size_t nlen = http_url_decode(name, sizeof name, rawname);
-        if (nlen == (size_t)-1) {
+        if (nlen == (size_t)-1 || memchr(name, '\0', nlen)) { /* raw NUL bytes pass the decoder */
             char shown[33];
             size_t k = MIN(rawname.len, sizeof shown - 1);
             for (size_t m = 0; m < k; m++)

@@ -769,3 +769,17 @@ TEST(query_scores_and_configs)
     json_decref(j);
     drop_store();
 }
+
+/* A fuzz crasher: raw NUL bytes in a filter name (not %00) must be refused
+ * with the field named, like any malformed name. */
+TEST(query_filter_raw_nul_in_name)
+{
+    static const char q[] = "Q\0\0\0\0\0\0\0\1&status=ep=-3o&status=error&lim\027it=00";
+    query_filter f = { 0 };
+    query_error e = { 0 };
+    err_code r = query_filter_parse(&f, sv_make(q, sizeof q - 1), &e);
+    CHECK(r != ERR_OK);
+    CHECK_INT(e.status, 400);
+    CHECK(e.param[0] != '\0');
+    CHECK(strstr(e.message, "malformed filter name") != NULL);
+}
