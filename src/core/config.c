@@ -1793,6 +1793,7 @@ static const key_spec telemetry_keys[] = {
     { K("sample_rate", K_DOUBLE, cfg_telemetry, sample_rate), .def = "1", .lo = 0, .hi = 1 },
     { K("retention_days", K_LONG, cfg_telemetry, retention_days), .def = "30", .lo = 0, .hi = 36500 },
     { K("queue_size", K_BYTES, cfg_telemetry, queue_size), .def = "10000", .lo = 1, .hi = 10000000 },
+    { K("busy_cpu", K_DOUBLE, cfg_telemetry, busy_cpu), .def = "0.01", .lo = 0, .hi = 1 },
     { K("pricing_file", K_STR, cfg_telemetry, pricing_file), .check = check_readable_file },
     { K("otlp", K_MAP, cfg_telemetry, otlp), .sub = &otlp_table },
 };

@@ -123,6 +123,7 @@ typedef struct cfg_telemetry {
     double sample_rate;         /* fraction of requests traced: 1.0 */
     long retention_days;        /* traces older are purged: 30 (0 = keep) */
     size_t queue_size;          /* traces waiting for the writer before drops: 10000 */
+    double busy_cpu;            /* the writer's CPU share while the machine is busy: 0.01 (0 = no limit) */
     const char *pricing_file;   /* LiteLLM-format JSON; NULL = the built-in table */
     cfg_otlp otlp;
 } cfg_telemetry;

@@ -1352,6 +1352,17 @@ size_t jscan_escape(char *dst, size_t cap, const char *s, size_t n)
 #define PUTS(lit) do { for (const char *q_ = (lit); *q_; q_++) PUT(*q_); } while (0)
     PUT('"');
     for (size_t i = 0; i < n;) {
+        /* a run of bytes that need nothing: copied in one go */
+        size_t r = i;
+        while (r < n && (uint8_t)s[r] >= 0x20 && (uint8_t)s[r] < 0x80 && s[r] != '"' && s[r] != '\\')
+            r++;
+        if (r > i) {
+            if (o < cap)
+                memcpy(dst + o, s + i, MIN(r - i, cap - o));
+            o += r - i;
+            i = r;
+            continue;
+        }
         uint8_t c = (uint8_t)s[i];
         if (c >= 0x80) {
             const uint8_t *bad;

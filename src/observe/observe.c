@@ -45,6 +45,7 @@ static bool to_exporter(void *ud, trace_rec *t) { return otlp_exporter_submit(ud
 static double g_depth(void *ud) { return (double)trace_writer_depth(ud); }
 static double g_dropped(void *ud) { return (double)trace_writer_dropped(ud); }
 static double g_written(void *ud) { return (double)trace_writer_written(ud); }
+static double g_limited(void *ud) { return trace_writer_limited(ud) ? 1 : 0; }
 static double g_otlp_dropped(void *ud) { return (double)otlp_exporter_dropped(ud); }
 static double g_otlp_exported(void *ud) { return (double)otlp_exporter_exported(ud); }
 
@@ -73,6 +74,9 @@ observe *observe_start(const config *cfg, int nworkers, char *err, size_t errcap
         metrics_register_gauge("genaiops_traces_dropped_total", "Traces dropped because the writer queue was full or the store failed.",
                                g_dropped, o->writer, true);
         metrics_register_gauge("genaiops_traces_written_total", "Traces written to the store.", g_written, o->writer, true);
+        metrics_register_gauge("genaiops_trace_writer_limited",
+                               "1 while the machine is busy and the trace writer keeps to telemetry.busy_cpu.", g_limited,
+                               o->writer, false);
     }
     if (tc->otlp.endpoint) {
         o->exporter = otlp_exporter_start(&tc->otlp, GENAIOPS_VERSION, err, errcap);

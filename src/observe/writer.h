@@ -11,7 +11,9 @@
  * hands each record to the exporter (if one is set) or frees it. The
  * store thread also purges traces older than telemetry.retention_days, in
  * bounded chunks, at start and hourly. A failing store (disk full, I/O error) drops the batch, counts
- * it and keeps going. trace_writer_stop() drains everything queued first.
+ * it and keeps going. While the machine is busy (under 20% CPU to spare),
+ * the two threads keep to telemetry.busy_cpu of it (see writer.c).
+ * trace_writer_stop() drains everything queued first.
  */
 #ifndef GENAIOPS_WRITER_H
 #define GENAIOPS_WRITER_H
@@ -56,5 +58,6 @@ uint64_t trace_writer_dropped(const trace_writer *w);  /* queue full or store fa
 uint64_t trace_writer_written(const trace_writer *w);  /* traces committed to the store */
 size_t trace_writer_depth(const trace_writer *w);      /* traces waiting in the rings */
 uint64_t trace_writer_purged(const trace_writer *w);   /* traces deleted by retention */
+bool trace_writer_limited(const trace_writer *w);      /* the machine is busy: the writer keeps to telemetry.busy_cpu */
 
 #endif

@@ -30,6 +30,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "core/buf.h"
+#include "core/jscan.h"
 #include "observe/attrs.h"
 #include "store/store.h"
 
@@ -134,9 +135,9 @@ err_code store_migrate(store *s, int *from, int *to, char *msg, size_t msgcap)
     return e;
 }
 
-static err_code check_v2(store *s, char *msg, size_t msgcap)
+static err_code check_current(store *s, char *msg, size_t msgcap)
 {
-    if (s->version >= 2)
+    if (s->version >= store_latest_version())
         return ERR_OK;
     snprintf(msg, msgcap, "the store %s is at schema version %d: run genaiops migrate", s->path, s->version);
     return ERR_STORE;
@@ -146,7 +147,7 @@ err_code store_put_docs(store *s, const store_doc *docs, size_t n, char *msg, si
 {
     if (n == 0)
         return ERR_OK;
-    err_code e = check_v2(s, msg, msgcap);
+    err_code e = check_current(s, msg, msgcap);
     return e != ERR_OK ? e : s->be->put_docs(s, docs, n, msg, msgcap);
 }
 
@@ -154,7 +155,7 @@ err_code store_put_traces(store *s, trace_rec *const *recs, size_t n, char *msg,
 {
     if (n == 0)
         return ERR_OK;
-    err_code e = check_v2(s, msg, msgcap);
+    err_code e = check_current(s, msg, msgcap);
     if (e != ERR_OK)
         return e;
     store_doc *docs = calloc(n, sizeof *docs);
@@ -188,20 +189,39 @@ err_code store_doc_render(const trace_rec *t, store_doc *d)
     d->params = -1;
     buf b;
     buf_init(&b, STORE_DOC_MAX);
-    /* NUL-separated JSON texts: params (if any), then each span's attributes,
-     * written straight from the attribute tables (attrs.c) */
+    /* NUL-separated JSON texts: params (if any), then the spans array, the
+     * attributes written straight from the attribute tables (attrs.c) */
     if (trace_params_write(t, &b)) {
         d->params = 0;
         buf_append(&b, "", 1);
     }
+    d->spans = (uint32_t)b.len;
+    buf_append(&b, "[", 1);
     int nspans = t->nspans < 0 ? 0 : MIN(t->nspans, TRACE_MAX_SPANS);
+    uint64_t end = t->end_ns >= t->start_ns ? t->end_ns : t->start_ns;
+    static const uint8_t zero[8];
     for (int i = 0; i < nspans; i++) {
-        d->attrs[i] = (uint32_t)b.len;
+        const span_rec *sp = &t->spans[i];
+        char sid[17], pid[17], name[192], lit[2 * sizeof name + 8];
+        span_id_hex(sp->span_id, sid);
+        span_id_hex(sp->parent_id, pid);
+        trace_span_name(t, i, name, sizeof name);
+        size_t ln = jscan_escape(lit, sizeof lit, name, strlen(name));
+        uint64_t s0 = sp->start_ns ? sp->start_ns : t->start_ns;
+        uint64_t s1 = sp->end_ns ? sp->end_ns : end;
+        if (s1 < s0)
+            s1 = s0;
+        bool root = memcmp(sp->parent_id, zero, 8) == 0;
+        buf_printf(&b, "%s{\"span_id\":\"%s\",\"parent_id\":%s%s%s,\"kind\":\"%s\",\"name\":%.*s,"
+                       "\"start_ns\":%llu,\"end_ns\":%llu,\"attributes\":",
+                   i ? "," : "", sid, root ? "" : "\"", root ? "null" : pid, root ? "" : "\"",
+                   store_span_kind_name(sp->kind), (int)MIN(ln, sizeof lit), lit,
+                   (unsigned long long)s0, (unsigned long long)s1);
         trace_attrs_write(t, i, &b);
-        if (buf_append(&b, "", 1) != ERR_OK)
-            break;
+        buf_append(&b, "}", 1);
     }
-    if (b.len == 0 && nspans > 0) {
+    buf_append(&b, "]", 1);
+    if (buf_append(&b, "", 1) != ERR_OK) { /* over STORE_DOC_MAX or out of memory */
         buf_free(&b);
         return ERR_NOMEM;
     }
@@ -230,10 +250,8 @@ enum {
     Q_COMMIT,
     Q_ROLLBACK,
     Q_TRACE,
-    Q_SPAN,
     Q_PURGE_CLEAR,
     Q_PURGE_PICK,
-    Q_PURGE_SPANS,
     Q_PURGE_SCORES,
     Q_PURGE_TRACES,
     Q__COUNT
@@ -248,14 +266,11 @@ static const char *const queries[Q__COUNT] = {
                 "deployment, api_key, prompt_name, prompt_version, status, error_type, stream, input_tokens, "
                 "output_tokens, cache_read_tokens, cache_creation_tokens, reasoning_tokens, cost_usd, ttft_ms, "
                 "overhead_us, attempts, params, input_messages, output_messages, content_redacted, "
-                "content_truncated) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, "
-                "?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33, ?34)",
-    [Q_SPAN] = "INSERT OR IGNORE INTO spans (trace_id, span_id, parent_id, kind, name, start_ns, end_ns, attributes) "
-               "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                "content_truncated, spans) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, "
+                "?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33, ?34, ?35)",
     [Q_PURGE_CLEAR] = "DELETE FROM temp.purge_ids",
     [Q_PURGE_PICK] = "INSERT INTO temp.purge_ids SELECT trace_id FROM traces WHERE start_ns < ?1 "
                      "ORDER BY start_ns LIMIT ?2",
-    [Q_PURGE_SPANS] = "DELETE FROM spans WHERE trace_id IN (SELECT trace_id FROM temp.purge_ids)",
     [Q_PURGE_SCORES] = "DELETE FROM scores WHERE trace_id IN (SELECT trace_id FROM temp.purge_ids)",
     [Q_PURGE_TRACES] = "DELETE FROM traces WHERE trace_id IN (SELECT trace_id FROM temp.purge_ids)",
 };
@@ -599,47 +614,14 @@ static int put_doc(sq *q, const store_doc *d)
         bind_text(st, 32, t->output_messages, t->output_messages ? strlen(t->output_messages) : 0);
         sqlite3_bind_int(st, 33, t->content_redacted ? 1 : 0);
         sqlite3_bind_int(st, 34, t->content_truncated ? 1 : 0);
+        rc = sqlite3_bind_text(st, 35, d->json + d->spans, -1, SQLITE_STATIC);
+    }
+    if (rc == SQLITE_OK) {
         rc = sqlite3_step(st);
         rc = rc == SQLITE_DONE ? SQLITE_OK : rc;
     }
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
-    if (rc != SQLITE_OK)
-        return rc;
-
-    rc = prep(q, Q_SPAN, &st);
-    if (rc != SQLITE_OK)
-        return rc;
-    int nspans = t->nspans < 0 ? 0 : MIN(t->nspans, TRACE_MAX_SPANS);
-    static const uint8_t zero[8];
-    for (int i = 0; i < nspans && rc == SQLITE_OK; i++) {
-        const span_rec *sp = &t->spans[i];
-        char sid[17], pid[17], name[192];
-        span_id_hex(sp->span_id, sid);
-        span_id_hex(sp->parent_id, pid);
-        trace_span_name(t, i, name, sizeof name);
-        uint64_t s0 = sp->start_ns ? sp->start_ns : t->start_ns;
-        uint64_t s1 = sp->end_ns ? sp->end_ns : end;
-        if (s1 < s0)
-            s1 = s0;
-        sqlite3_bind_text(st, 1, tid, 32, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, sid, 16, SQLITE_STATIC);
-        if (memcmp(sp->parent_id, zero, 8) == 0)
-            sqlite3_bind_null(st, 3);
-        else
-            sqlite3_bind_text(st, 3, pid, 16, SQLITE_STATIC);
-        sqlite3_bind_text(st, 4, store_span_kind_name(sp->kind), -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 5, name, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 6, (sqlite3_int64)s0);
-        sqlite3_bind_int64(st, 7, (sqlite3_int64)s1);
-        rc = sqlite3_bind_text(st, 8, d->json + d->attrs[i], -1, SQLITE_STATIC);
-        if (rc == SQLITE_OK) {
-            rc = sqlite3_step(st);
-            rc = rc == SQLITE_DONE ? SQLITE_OK : rc;
-        }
-        sqlite3_reset(st);
-        sqlite3_clear_bindings(st);
-    }
     return rc;
 }
 
@@ -686,8 +668,6 @@ static err_code sq_purge(store *s, uint64_t before_ns, size_t max_traces, size_t
         rc = rc == SQLITE_DONE ? SQLITE_OK : rc;
         sqlite3_reset(pick);
     }
-    if (rc == SQLITE_OK)
-        rc = run(q, Q_PURGE_SPANS);
     if (rc == SQLITE_OK)
         rc = run(q, Q_PURGE_SCORES);
     if (rc == SQLITE_OK) {

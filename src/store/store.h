@@ -43,13 +43,15 @@ typedef struct store_migration {
 } store_migration;
 
 /* A trace made ready for the store: its JSON texts (the params column and
- * each span's attributes, via observe/attrs.c) rendered ahead of the
- * transaction, so a writer can render on one thread and write on another. */
+ * the spans column: an array of {span_id, parent_id, kind, name, start_ns,
+ * end_ns, attributes}, attributes via observe/attrs.c) rendered ahead of
+ * the transaction, so a writer can render on one thread and write on
+ * another. */
 typedef struct store_doc {
     const trace_rec *t;                  /* not owned */
     char *json;                          /* owned: the texts, each NUL-terminated */
     int32_t params;                      /* offset of the params object in json, -1 = none sent */
-    uint32_t attrs[TRACE_MAX_SPANS];     /* offset of span i's attributes object */
+    uint32_t spans;                      /* offset of the spans array */
 } store_doc;
 
 #define STORE_DOC_MAX (1u << 20)         /* JSON bytes of one trace at most */

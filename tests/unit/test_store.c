@@ -126,13 +126,14 @@ TEST(store_migrates_from_zero)
     store *s = NULL;
     CHECK_INT(store_open(url_of(path), &s, msg, sizeof msg), ERR_OK);
     CHECK(s != NULL);
-    CHECK_INT(store_latest_version(), 2);
-    CHECK_INT(store_version(s), 2);
+    CHECK_INT(store_latest_version(), 3);
+    CHECK_INT(store_version(s), 3);
     CHECK_STR(store_path(s), path);
     store_close(s);
-    CHECK_INT(q_int(path, "PRAGMA user_version"), 2);
+    CHECK_INT(q_int(path, "PRAGMA user_version"), 3);
     CHECK_INT(q_int(path, "SELECT count(*) FROM sqlite_master WHERE type='table' AND name IN "
-                          "('genaiops_meta','traces','spans','scores','score_configs')"), 5);
+                          "('genaiops_meta','traces','scores','score_configs')"), 4);
+    CHECK_INT(q_int(path, "SELECT count(*) FROM sqlite_master WHERE type='view' AND name='spans'"), 1);
     CHECK_INT(q_int(path, "SELECT count(*) FROM sqlite_master WHERE type='index' AND name IN "
                           "('traces_start','traces_model','traces_provider','traces_status','traces_deployment',"
                           "'scores_trace')"), 6);
@@ -157,19 +158,19 @@ TEST(store_migrates_from_one_keeping_data)
     CHECK_INT(store_open_opts(url_of(path), &o, &s, msg, sizeof msg), ERR_OK);
     CHECK_INT(store_version(s), 1);
     CHECK_INT(q_int(path, "SELECT count(*) FROM sqlite_master WHERE name='traces'"), 0);
-    /* Traces need version 2. */
+    /* Traces need the latest version. */
     trace_rec *t = make_trace(1, 2, 1000);
     CHECK_INT(store_put_traces(s, &t, 1, msg, sizeof msg), ERR_STORE);
     CHECK(strstr(msg, "genaiops migrate") != NULL);
     int from = -1, to = -1;
     CHECK_INT(store_migrate(s, &from, &to, msg, sizeof msg), ERR_OK);
     CHECK_INT(from, 1);
-    CHECK_INT(to, 2);
-    CHECK_INT(store_version(s), 2);
+    CHECK_INT(to, 3);
+    CHECK_INT(store_version(s), 3);
     /* Migrating again is a no-op. */
     CHECK_INT(store_migrate(s, &from, &to, msg, sizeof msg), ERR_OK);
-    CHECK_INT(from, 2);
-    CHECK_INT(to, 2);
+    CHECK_INT(from, 3);
+    CHECK_INT(to, 3);
     CHECK_INT(store_put_traces(s, &t, 1, msg, sizeof msg), ERR_OK);
     store_close(s);
     trace_free(t);
@@ -177,6 +178,44 @@ TEST(store_migrates_from_one_keeping_data)
     CHECK_STR(v, "yes");
     free(v);
     CHECK_INT(q_int(path, "SELECT count(*) FROM traces"), 1);
+    rm_tree(dir);
+}
+
+/* A version-2 store (spans as rows) moves its spans into the trace rows,
+ * and the spans view reads them back as they were. */
+TEST(store_migrates_spans_from_two)
+{
+    char dir[64], path[128], msg[512] = "";
+    tmp_path(dir, sizeof dir, path, sizeof path, "g.db");
+    size_t nm = 0;
+    const store_migration *m = store_migrations(&nm);
+    CHECK(nm >= 2);
+    CHECK(exec_raw(path, m[0].sql));
+    CHECK(exec_raw(path, m[1].sql));
+    CHECK(exec_raw(path,
+                   "INSERT INTO traces (trace_id, start_ns, end_ns, duration_ms, status, stream) VALUES "
+                   "('0123456789abcdef0123456789abcdef', 100, 900, 0.0008, 200, 0),"
+                   "('fedcba9876543210fedcba9876543210', 200, 300, 0.0001, 502, 0);"
+                   "INSERT INTO spans VALUES ('0123456789abcdef0123456789abcdef', 'aaaaaaaaaaaaaaaa', NULL, "
+                   "'request', 'chat m', 100, 900, '{\"gen_ai.operation.name\":\"chat\",\"x\":[1,2]}'),"
+                   "('0123456789abcdef0123456789abcdef', 'bbbbbbbbbbbbbbbb', 'aaaaaaaaaaaaaaaa', 'attempt', "
+                   "'attempt p', 150, 800, '{\"server.port\":443}');"
+                   "PRAGMA user_version=2;"));
+    store *s = NULL;
+    CHECK_INT(store_open(url_of(path), &s, msg, sizeof msg), ERR_OK);
+    CHECK(s && store_version(s) == 3);
+    store_close(s);
+    CHECK_INT(q_int(path, "SELECT count(*) FROM spans"), 2);
+    char *v = q_str(path, "SELECT group_concat(span_id || '|' || ifnull(parent_id, '-') || '|' || kind || '|' || name "
+                          "|| '|' || start_ns || '|' || end_ns || '|' || attributes, ';') FROM "
+                          "(SELECT * FROM spans WHERE trace_id = '0123456789abcdef0123456789abcdef' ORDER BY start_ns)");
+    CHECK_STR(v, "aaaaaaaaaaaaaaaa|-|request|chat m|100|900|{\"gen_ai.operation.name\":\"chat\",\"x\":[1,2]};"
+                 "bbbbbbbbbbbbbbbb|aaaaaaaaaaaaaaaa|attempt|attempt p|150|800|{\"server.port\":443}");
+    free(v);
+    /* a trace that had no spans keeps an empty array */
+    v = q_str(path, "SELECT spans FROM traces WHERE trace_id = 'fedcba9876543210fedcba9876543210'");
+    CHECK_STR(v, "[]");
+    free(v);
     rm_tree(dir);
 }
 
@@ -189,14 +228,14 @@ TEST(store_reopen_is_idempotent)
         CHECK_INT(store_open(path, &s, msg, sizeof msg), ERR_OK); /* a bare path works too */
         if (!s)
             break;
-        CHECK_INT(store_version(s), 2);
+        CHECK_INT(store_version(s), 3);
         trace_rec *t = make_trace(round, 1, 1000 + (uint64_t)round);
         CHECK_INT(store_put_traces(s, &t, 1, msg, sizeof msg), ERR_OK);
         trace_free(t);
         store_close(s);
     }
     CHECK_INT(q_int(path, "SELECT count(*) FROM traces"), 3);
-    CHECK_INT(q_int(path, "PRAGMA user_version"), 2);
+    CHECK_INT(q_int(path, "PRAGMA user_version"), 3);
     rm_tree(dir);
 }
 
@@ -309,7 +348,7 @@ TEST(store_corrupt_file_is_not_a_database)
         fclose(f);
     store *s = NULL;
     CHECK_INT(store_open(url_of(path), &s, msg, sizeof msg), ERR_OK);
-    CHECK(s && store_version(s) == 2);
+    CHECK(s && store_version(s) == 3);
     store_close(s);
     rm_tree(dir);
 }
@@ -336,7 +375,7 @@ TEST(store_locked_by_another_process)
     CHECK_INT(q_int(path, "PRAGMA user_version"), 1);
     sqlite3_exec(other, "COMMIT", NULL, NULL, NULL);
     CHECK_INT(store_open_opts(url_of(path), &o, &s, msg, sizeof msg), ERR_OK);
-    CHECK(s && store_version(s) == 2);
+    CHECK(s && store_version(s) == 3);
     store_close(s);
 
     /* A rollback-journal store under an exclusive lock cannot even be read. */
