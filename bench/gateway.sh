@@ -75,6 +75,23 @@ sleep 1 # let the writer catch up before reading its counters
 curl -s "http://127.0.0.1:$PORT/metrics" | awk '/^genaiops_traces_(written|dropped)_total/ { printf "%s %s\n", $1, $2 }'
 awk -v a="$on" -v b="$off" 'BEGIN { printf "throughput ratio telemetry on/off at 32 conns: %.2f\n", a / b }'
 awk -v a="$on1" -v b="$off1" 'BEGIN { printf "p50 at 1 conn: telemetry on %dus, off %dus (+%dus)\n", a / 2, b / 2, (a - b) / 2 }'
+# a chat request that names a prompt (rendered by the gateway) against the
+# same request with the rendered messages inline (../shared/bench/chat.json),
+# on the telemetry-off gateway, alternating
+curl -s -o /dev/null -X POST -H 'content-type: application/json' --data @"$ROOT/bench/prompt-bench.json" \
+  "http://127.0.0.1:$OFF_PORT/api/v1/prompts"
+sleep 0.5 # the gateway picks the new prompt up within telemetry's poll (250 ms)
+wrk_body() { # port conns body -> rps
+  WRK_BODY="$3" WRK_HEADERS="Authorization: Bearer sk-bench" \
+  wrk -t1 -c"$2" -d"${DUR}s" -s "$HERE_SHARED/post.lua" "http://127.0.0.1:$1/v1/chat/completions" 2>&1 |
+  awk '/Requests\/sec/ { printf "%.0f", $2 } /Non-2xx/ { bad=1 } END { if (bad) printf " (errors)" }'; }
+pr=0 inl=0
+for round in 1 2; do
+  a=$(wrk_body "$OFF_PORT" 32 "$ROOT/bench/prompt-chat.json"); b=$(wrk_body "$OFF_PORT" 32 "$HERE_SHARED/chat.json")
+  echo "prompt round $round: by reference $a rps @32 | inline $b rps @32"
+  pr=$((pr + ${a%% *})); inl=$((inl + ${b%% *}))
+done
+awk -v a="$pr" -v b="$inl" 'BEGIN { printf "throughput ratio prompt by reference / inline at 32 conns: %.2f\n", a / b }'
 # memory with 1,000 idle keep-alive connections (each has served one request)
 node "$ROOT/bench/idle-conns.mjs" "$PORT" 1000 "$GW"   # the default (telemetry on) gateway
 [ -f /tmp/genaiops-bench/nginx.pid ] && kill "$(cat /tmp/genaiops-bench/nginx.pid)" 2>/dev/null || true

@@ -13,6 +13,7 @@ static const cli_command commands[] = {
     { "config", "check a configuration file (config check FILE)", cli_config },
     { "migrate", "apply the store's schema migrations (--dry-run to preview)", cli_migrate },
     { "traces", "search and follow the stored traces (traces list|show ID|tail)", cli_traces },
+    { "prompt", "the prompt registry (prompt push|pull|list|show|diff|label|rollback|history|render|run)", cli_prompt },
     { "version", "print the version", cli_version },
 };
 

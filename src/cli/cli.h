@@ -18,6 +18,7 @@ int cli_sim(int argc, char **argv);
 int cli_config(int argc, char **argv);
 int cli_migrate(int argc, char **argv);
 int cli_traces(int argc, char **argv);
+int cli_prompt(int argc, char **argv);
 int cli_version(int argc, char **argv);
 
 /* Loads --config FILE (or $GENAIOPS_CONFIG, or the embedded default),

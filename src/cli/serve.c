@@ -12,6 +12,7 @@
 #include "gateway/gateway.h"
 #include "http/upstream.h"
 #include "observe/observe.h"
+#include "prompt/served.h"
 #include "store/store.h"
 
 static const char usage[] =
@@ -73,6 +74,7 @@ int cli_serve(int argc, char **argv)
     store *st = NULL;
     gateway *g = NULL;
     observe *obs = NULL;
+    prompt_server *prompts = NULL;
     if (listen)
         cfg->server.listen = listen;
     if (workers) {
@@ -136,6 +138,12 @@ int cli_serve(int argc, char **argv)
     gw_observe hooks;
     observe_hooks(obs, &hooks);
     gateway_set_observe(g, &hooks);
+    prompts = prompt_server_start(url, cfg->prompts.poll_ms, msg, sizeof msg);
+    if (!prompts) {
+        fprintf(stderr, "genaiops serve: %s\n", msg);
+        goto out;
+    }
+    gateway_set_prompts(g, prompts);
     http_server_opts o = {
         .cfg = &cfg->server,
         .host = host,
@@ -175,6 +183,7 @@ int cli_serve(int argc, char **argv)
     rc = 0;
 out:
     observe_stop(obs);
+    prompt_server_stop(prompts);
     gateway_free(g);
     store_close(st);
     config_free(cfg);

@@ -1799,6 +1799,25 @@ static const key_spec telemetry_keys[] = {
 };
 static const key_table telemetry_table = TABLE(telemetry_keys, NULL);
 
+static const char *default_protected[] = { "production" };
+
+/* protected_labels defaults to [production]; an explicit [] protects none. */
+static void prompts_finish(ctx *c, void *obj, const node *map, const node **given, const char *path)
+{
+    UNUSED(c), UNUSED(map), UNUSED(path);
+    cfg_prompts *p = obj;
+    if (!given[0]) {
+        p->protected_labels = default_protected;
+        p->nprotected = countof(default_protected);
+    }
+}
+
+static const key_spec prompts_keys[] = {
+    { .name = "protected_labels", .kind = K_STRLIST, LIST(cfg_prompts, protected_labels, nprotected) },
+    { K("poll_ms", K_MS, cfg_prompts, poll_ms), .def = "250ms", .lo = 10, .hi = 60000 },
+};
+static const key_table prompts_table = TABLE(prompts_keys, prompts_finish);
+
 static const key_spec model_keys[] = {
     { K("name", K_STR, cfg_model, name), .check = check_model_name, .flags = F_REQUIRED },
     { K("provider", K_STR, cfg_model, provider), .flags = F_REQUIRED },
@@ -1811,6 +1830,7 @@ static const key_table model_table = TABLE(model_keys, model_finish);
 static const key_spec deployment_keys[] = {
     { K("name", K_STR, cfg_deployment, name), .check = check_model_name, .flags = F_REQUIRED },
     { K("model", K_STR, cfg_deployment, model), .flags = F_REQUIRED },
+    { K("prompt", K_STR, cfg_deployment, prompt), .check = check_model_name },
 };
 static const key_table deployment_table = TABLE(deployment_keys, deployment_finish);
 
@@ -1829,6 +1849,7 @@ static const key_spec top_keys[] = {
     { .name = "guardrails", .kind = K_IGNORED },
     { .name = "limits", .kind = K_IGNORED },
     { .name = "telemetry", .kind = K_MAP, .off = offsetof(config, telemetry), .sub = &telemetry_table },
+    { .name = "prompts", .kind = K_MAP, .off = offsetof(config, prompts), .sub = &prompts_table },
 };
 static const key_table top_table = { top_keys, countof(top_keys), NULL, true };
 

@@ -77,6 +77,7 @@ typedef struct cfg_model {
 typedef struct cfg_deployment {
     const char *name;
     const char *model;          /* the model (or PROVIDER/MODEL) it serves */
+    const char *prompt;         /* a bound prompt: "name", "name@label", "name:version"; NULL = none */
     int line;
 } cfg_deployment;
 
@@ -128,6 +129,12 @@ typedef struct cfg_telemetry {
     cfg_otlp otlp;
 } cfg_telemetry;
 
+typedef struct cfg_prompts {
+    const char **protected_labels; /* move only with the admin key: [production] */
+    size_t nprotected;
+    long poll_ms;               /* how often serve looks for new versions and label moves: 250 */
+} cfg_prompts;
+
 typedef struct cfg_log {
     const char *level;          /* "info" */
     const char *format;         /* "text" or "json" */
@@ -147,6 +154,7 @@ typedef struct config {
     cfg_deployment *deployments;
     size_t ndeployments;
     cfg_telemetry telemetry;
+    cfg_prompts prompts;
 } config;
 
 /* One problem found while loading: "FILE:LINE:COL: error: key.path: message".

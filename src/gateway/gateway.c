@@ -21,6 +21,7 @@
  * The gateway's own time (x-genaiops-overhead-us) is the request's time
  * minus the time spent waiting on upstreams and backoff.
  */
+#include <openssl/evp.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +29,7 @@
 #include <time.h>
 #include "core/jscan.h"
 #include "core/log.h"
+#include "api/prompts.h"
 #include "api/traces.h"
 #include "gateway/gateway.h"
 #include "observe/metrics.h"
@@ -36,6 +38,7 @@
 #include "http/upstream.h"
 #include "observe/extract.h"
 #include "observe/trace.h"
+#include "gateway/prompted.h"
 #include "providers/anthropic.h"
 #include "providers/simplay.h"
 #include "providers/simulator.h"
@@ -49,6 +52,7 @@ struct gateway {
     time_t started;
     _Atomic uint64_t seq;        /* simulator request counter */
     gw_observe obs;              /* tracing, pricing and metrics hooks (may be empty) */
+    prompt_server *prompts;      /* served prompts, or NULL */
 };
 
 typedef struct gw_worker {
@@ -1109,6 +1113,31 @@ static bool authorized(http_req *r, const char *key)
     return false;
 }
 
+/* A chat request that names a prompt (or whose deployment binds one):
+ * render it into a new body, decode that, and record the prompt and a
+ * prompt span. False with e on any error. */
+static bool apply_prompt(gw_call *c, gw_error *e)
+{
+    const cfg_deployment *d = c->rq.model[0] ? config_find_deployment(c->g->cfg, sv_from(c->rq.model)) : NULL;
+    const char *bound = d ? d->prompt : NULL;
+    if (!c->rq.has_prompt && !bound)
+        return true;
+    uint64_t t0 = http_now_ns();
+    gw_prompted pr;
+    if (gw_prompt_apply(c->g->prompts, &c->rq, bound, c->r->pool, &pr, e) != ERR_OK)
+        return false;
+    if (gw_decode_request(c->ep, pr.body, pr.len, &c->rq, e) != ERR_OK)
+        return false;
+    if (c->tr) {
+        copy_cstr(c->tr->prompt_name, sizeof c->tr->prompt_name, pr.name);
+        c->tr->prompt_version = pr.version;
+        span_rec *s = trace_add_span(c->tr, SPAN_PROMPT, unix_of(c, t0));
+        if (s)
+            s->end_ns = unix_of(c, http_now_ns());
+    }
+    return true;
+}
+
 static void handle_infer(http_req *r, gw_endpoint ep, api_format cfmt)
 {
     gw_worker *w = http_worker_data(r->worker);
@@ -1137,6 +1166,10 @@ static void handle_infer(http_req *r, gw_endpoint ep, api_format cfmt)
         g->obs.inflight(g->obs.ud, http_worker_index(r->worker), +1);
     trace_begin(c);
     if (gw_decode_request(ep, r->body, r->body_len, &c->rq, &e) != ERR_OK) {
+        send_error(r, cfmt, &e, 0);
+        return;
+    }
+    if (ep == EP_CHAT && !apply_prompt(c, &e)) {
         send_error(r, cfmt, &e, 0);
         return;
     }
@@ -1244,6 +1277,45 @@ static const char *store_url(http_req *r)
     return w->g->cfg->store_url ? w->g->cfg->store_url : "sqlite://./genaiops.db";
 }
 
+/* Langfuse's SDKs authenticate with Basic PUBLIC_KEY:SECRET_KEY: the
+ * secret key is the admin key (any public key); a bearer admin key works
+ * too. With no admin key configured the path is open, as /api/v1 is. */
+static bool langfuse_ok(http_req *r)
+{
+    gw_worker *w = http_worker_data(r->worker);
+    const char *key = w->g->cfg->server.admin_key;
+    if (!key || !*key || authorized(r, key))
+        return true;
+    sv a = http_req_header(r, "authorization");
+    if (a.len > 6 && a.len < 700 && strncasecmp(a.p, "Basic ", 6) == 0) {
+        unsigned char dec[600];
+        int n = EVP_DecodeBlock(dec, (const unsigned char *)a.p + 6, (int)(a.len - 6));
+        if (n > 0) {
+            /* EVP_DecodeBlock counts the '=' padding as zero bytes */
+            while (n > 0 && dec[n - 1] == '\0')
+                n--;
+            dec[n] = '\0';
+            const char *colon = memchr(dec, ':', (size_t)n);
+            if (colon && ct_equal(colon + 1, key))
+                return true;
+        }
+    }
+    http_resp_header(r, "www-authenticate", "Basic realm=\"genaiops\"");
+    http_resp_send(r, 401, "application/json",
+                   "{\"message\":\"Unauthorized: use Basic auth with the genaiops admin key as the secret key\"}",
+                   strlen("{\"message\":\"Unauthorized: use Basic auth with the genaiops admin key as the secret key\"}"));
+    return false;
+}
+
+/* Whether the caller presented the admin key (for recording who moved a
+ * label and for protected labels). */
+static bool admin_presented(http_req *r)
+{
+    gw_worker *w = http_worker_data(r->worker);
+    const char *key = w->g->cfg->server.admin_key;
+    return key && *key && authorized(r, key);
+}
+
 static void r_traces(http_req *r)
 {
     if (admin_ok(r))
@@ -1318,7 +1390,8 @@ static void r_root(http_req *r)
     static const char body[] =
         "{\"name\":\"genaiops\",\"version\":\"" GENAIOPS_VERSION "\",\"endpoints\":[\"/v1/chat/completions\","
         "\"/v1/completions\",\"/v1/embeddings\",\"/v1/messages\",\"/v1/models\",\"/healthz\",\"/readyz\","
-        "\"/metrics\",\"/api/v1/status\",\"/api/v1/traces\",\"/api/v1/scores\",\"/api/v1/score-configs\"]}";
+        "\"/metrics\",\"/api/v1/status\",\"/api/v1/traces\",\"/api/v1/scores\",\"/api/v1/score-configs\","
+        "\"/api/v1/prompts\",\"/api/public/v2/prompts\"]}";
     http_resp_send(r, 200, "application/json", body, sizeof body - 1);
 }
 
@@ -1359,6 +1432,22 @@ void gateway_handle(http_req *r)
         handle_models(r, sv_make(r->path.p + 11, r->path.len - 11));
         return;
     }
+    if (!path_known && (sv_eq_cstr(r->path, "/api/v1/prompts") || sv_starts(r->path, SV("/api/v1/prompts/")))) {
+        if (admin_ok(r)) {
+            gw_worker *w = http_worker_data(r->worker);
+            const config *cfg = w->g->cfg;
+            bool has_key = cfg->server.admin_key && *cfg->server.admin_key;
+            /* single-user mode (no admin key): every label moves freely */
+            api_prompts(r, store_url(r), admin_presented(r), cfg->prompts.protected_labels,
+                        has_key ? cfg->prompts.nprotected : 0);
+        }
+        return;
+    }
+    if (!path_known && (sv_eq_cstr(r->path, "/api/public/v2/prompts") || sv_starts(r->path, SV("/api/public/v2/prompts/")))) {
+        if (langfuse_ok(r))
+            api_langfuse_prompts(r, store_url(r));
+        return;
+    }
     if (!path_known && sv_starts(r->path, SV("/api/v1/traces/")) && r->path.len > 15 && sv_eq_cstr(method, "GET")) {
         if (admin_ok(r))
             api_trace_get(r, store_url(r), sv_make(r->path.p + 15, r->path.len - 15));
@@ -1395,6 +1484,7 @@ gateway *gateway_new(const config *cfg)
 void gateway_free(gateway *g) { free(g); }
 
 void gateway_set_observe(gateway *g, const gw_observe *o) { g->obs = *o; }
+void gateway_set_prompts(gateway *g, prompt_server *ps) { g->prompts = ps; }
 
 int gateway_worker_start(http_worker *hw)
 {

@@ -44,6 +44,10 @@ typedef struct gw_observe {
 gateway *gateway_new(const config *cfg);
 void gateway_free(gateway *g);
 void gateway_set_observe(gateway *g, const gw_observe *o);
+/* The served-prompts snapshot for chat requests that name a prompt (NULL:
+ * such requests get 503). Set before traffic starts; not owned. */
+struct prompt_server;
+void gateway_set_prompts(gateway *g, struct prompt_server *ps);
 
 /* Resolves a model name as clients send it: a deployment, a configured
  * model (with its fallbacks), or PROVIDER/MODEL. Returns the number of

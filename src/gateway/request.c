@@ -116,6 +116,16 @@ static const char *const keys[] = { "model", "stream", "stream_options", "n", "m
                                     "temperature", "top_p", "max_tokens", "max_completion_tokens", "seed",
                                     "frequency_penalty", "presence_penalty" };
 
+static bool array_empty(jval a)
+{
+    if (a.type != J_ARRAY)
+        return false;
+    jscan_iter it;
+    jscan_iter_init(&it, a);
+    jval k, x;
+    return !jscan_next(&it, &k, &x);
+}
+
 /* A number member for traces: only recorded when it is a number. */
 static bool num(const jval *v, bool has, double *out)
 {
@@ -174,19 +184,34 @@ err_code gw_decode_request(gw_endpoint ep, const char *body, size_t len, gw_requ
             has[k] = jscan_get(root, keys[k], &v[k], NULL);
     }
     size_t mlen = 0;
-    if (!has[K_MODEL] || v[K_MODEL].type != J_STRING) {
+    if (ep == EP_CHAT && has[K_PROMPT] && v[K_PROMPT].type != J_NULL) {
+        if (v[K_PROMPT].type != J_OBJECT && v[K_PROMPT].type != J_STRING) {
+            gw_error_set(e, 400, "invalid_request_error", NULL, "prompt",
+                         "'prompt' must be an object {\"name\", \"label\" or \"version\", \"variables\"} or a "
+                         "string \"name@label\"");
+            return ERR_INVAL;
+        }
+        out->has_prompt = true;
+        out->prompt_at = v[K_PROMPT].p;
+        out->prompt_len = v[K_PROMPT].len;
+    }
+    if (out->has_prompt && !has[K_MODEL]) {
+        /* the prompt's config (or its deployment) names the model */
+    } else if (!has[K_MODEL] || v[K_MODEL].type != J_STRING) {
         gw_error_set(e, 400, "invalid_request_error", NULL, "model",
                      has[K_MODEL] ? "'model' must be a non-empty string" : "you must provide a model parameter");
         return ERR_INVAL;
     }
-    if (!jscan_string(v[K_MODEL], out->model, sizeof out->model, &mlen) || mlen == 0) {
+    else if (!jscan_string(v[K_MODEL], out->model, sizeof out->model, &mlen) || mlen == 0) {
         gw_error_set(e, 400, "invalid_request_error", NULL, "model",
                      mlen ? "'model' is longer than %d bytes" : "'model' must be a non-empty string",
                      GW_MAX_MODEL_NAME - 1);
         return ERR_INVAL;
     }
-    out->model_at = v[K_MODEL].p;
-    out->model_len = v[K_MODEL].len;
+    if (has[K_MODEL]) {
+        out->model_at = v[K_MODEL].p;
+        out->model_len = v[K_MODEL].len;
+    }
     if (has[K_STREAM] && v[K_STREAM].type != J_TRUE && v[K_STREAM].type != J_FALSE && v[K_STREAM].type != J_NULL) {
         gw_error_set(e, 400, "invalid_request_error", NULL, "stream", "'stream' must be a boolean");
         return ERR_INVAL;
@@ -228,6 +253,8 @@ err_code gw_decode_request(gw_endpoint ep, const char *body, size_t len, gw_requ
     switch (ep) {
     case EP_CHAT:
     case EP_MESSAGES:
+        if (out->has_prompt && (!has[K_MESSAGES] || array_empty(v[K_MESSAGES])))
+            break; /* the prompt brings the messages; the client's are appended */
         if (!check_messages(v[K_MESSAGES], has[K_MESSAGES], ep == EP_MESSAGES, e))
             return ERR_INVAL;
         break;

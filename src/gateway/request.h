@@ -37,6 +37,11 @@ typedef struct gw_request {
     long long max_tokens, seed;
     const char *input_at;  /* the span of messages / prompt / input, for content capture */
     size_t input_len;
+    /* chat: a prompt reference ("prompt": {"name", "label" | "version",
+     * "variables"} or "name@label"); then model and messages may be absent */
+    bool has_prompt;
+    const char *prompt_at; /* the value's span in body */
+    size_t prompt_len;
 } gw_request;
 
 /* Validates body as one JSON document (RFC 8259, UTF-8, depth-bounded) and

@@ -84,7 +84,7 @@ static const attr_row root_rows[] = {
     TSTR("genaiops.request_id", request_id),
     TSTR("genaiops.deployment", deployment),
     TSTR("genaiops.key", api_key),
-    TSTR("genaiops.prompt.name", prompt_name),
+    TSTR("gen_ai.prompt.name", prompt_name),
     TINT("genaiops.prompt.version", prompt_version),
     TMICROS("genaiops.overhead_us", overhead_ns),
     TINT("genaiops.attempts", attempts),

@@ -56,7 +56,7 @@ typedef struct trace_rec {
     char finish_reasons[64];     /* comma-separated gen_ai.response.finish_reasons */
     char deployment[64];         /* genaiops.deployment, "" if none */
     char api_key[64];            /* genaiops.key: a key's name or id, never the secret */
-    char prompt_name[128];       /* genaiops.prompt.name (prompt management, later) */
+    char prompt_name[128];       /* gen_ai.prompt.name: the prompt the gateway rendered */
     int prompt_version;
     int status;                  /* HTTP status returned to the client */
     char error_type[48];         /* error.type, "" on success */

@@ -10,7 +10,9 @@
  *
  * Version 1 is the meta table the gateway core created. Version 2 is the
  * observability schema (traces, spans, scores, score configs) shared with
- * the query module (src/store/query.c) - see docs/internals/store.md.
+ * the query module (src/store/query.c); version 3 moves spans into their
+ * trace row; version 4 is the prompt registry (src/prompt/registry.c) -
+ * see docs/internals/store.md.
  */
 #include "store/store.h"
 
@@ -64,6 +66,24 @@ static const store_migration migrations[] = {
       "    json_extract(s.value, '$.start_ns'), json_extract(s.value, '$.end_ns'),\n"
       "    json_extract(s.value, '$.attributes')\n"
       "  FROM traces t, json_each(t.spans) s;\n" },
+    /* Issue #4's prompt registry (src/prompt/registry.c, docs/internals/
+     * prompts.md): prompts, their immutable versions, the labels that point
+     * at versions, and the record of every label move. */
+    { 4, "prompt registry: prompts, versions, labels, label moves",
+      "CREATE TABLE prompts (name TEXT PRIMARY KEY, type TEXT NOT NULL CHECK (type IN ('text','chat')),\n"
+      "  latest INTEGER NOT NULL, created_ns INTEGER NOT NULL, updated_ns INTEGER NOT NULL);\n"
+      "CREATE TABLE prompt_versions (name TEXT NOT NULL, version INTEGER NOT NULL,\n"
+      "  type TEXT NOT NULL, template TEXT NOT NULL,\n"
+      "  config TEXT NOT NULL,\n"
+      "  hash TEXT NOT NULL,\n"
+      "  message TEXT, author TEXT NOT NULL, created_ns INTEGER NOT NULL,\n"
+      "  PRIMARY KEY (name, version));\n"
+      "CREATE TABLE prompt_labels (name TEXT NOT NULL, label TEXT NOT NULL, version INTEGER NOT NULL,\n"
+      "  updated_ns INTEGER NOT NULL, updated_by TEXT NOT NULL, PRIMARY KEY (name, label));\n"
+      "CREATE TABLE prompt_label_moves (id INTEGER PRIMARY KEY, name TEXT NOT NULL, label TEXT NOT NULL,\n"
+      "  from_version INTEGER, to_version INTEGER NOT NULL, who TEXT NOT NULL, at_ns INTEGER NOT NULL,\n"
+      "  reason TEXT NOT NULL CHECK (reason IN ('set','rollback','push')));\n"
+      "CREATE INDEX prompt_label_moves_name ON prompt_label_moves(name, label, id);\n" },
 };
 
 /* The steps in order; *n gets their number, which is also the latest

@@ -936,3 +936,44 @@ TEST(config_parse_listen_table)
     CHECK_INT(config_parse_listen(NULL, NULL, 0, NULL), ERR_INVAL);
     CHECK_INT(config_parse_listen("1.2.3.4:5", NULL, 0, NULL), ERR_OK);
 }
+
+/* prompts: protected_labels defaults to [production], [] protects none;
+ * a deployment may bind a prompt reference. */
+TEST(config_prompts_section)
+{
+    config *c = NULL;
+    config_diags d = { 0 };
+    CHECK_INT(load("deployments: [{ name: support, model: sim/echo, prompt: \"support/answer@production\" }]\n", &c, &d),
+              ERR_OK);
+    if (c) {
+        CHECK_INT((int)c->prompts.nprotected, 1);
+        CHECK_STR(c->prompts.protected_labels[0], "production");
+        CHECK_INT((int)c->prompts.poll_ms, 250);
+        CHECK_STR(c->deployments[0].prompt, "support/answer@production");
+    }
+    config_free(c);
+    config_diags_free(&d);
+    c = NULL;
+    memset(&d, 0, sizeof d);
+    CHECK_INT(load("prompts: { protected_labels: [], poll_ms: 1s }\n", &c, &d), ERR_OK);
+    if (c) {
+        CHECK_INT((int)c->prompts.nprotected, 0);
+        CHECK_INT((int)c->prompts.poll_ms, 1000);
+    }
+    config_free(c);
+    config_diags_free(&d);
+    c = NULL;
+    memset(&d, 0, sizeof d);
+    CHECK_INT(load("prompts: { protected_labels: [production, stable] }\n", &c, &d), ERR_OK);
+    if (c) {
+        CHECK_INT((int)c->prompts.nprotected, 2);
+        CHECK_STR(c->prompts.protected_labels[1], "stable");
+    }
+    config_free(c);
+    config_diags_free(&d);
+    c = NULL;
+    memset(&d, 0, sizeof d);
+    CHECK(load("prompts: { poll_ms: 1ms }\n", &c, &d) != ERR_OK);
+    config_free(c);
+    config_diags_free(&d);
+}

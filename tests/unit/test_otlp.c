@@ -117,7 +117,7 @@ TEST(otlp_attrs_root)
     static const char *absent[] = {
         "gen_ai.request.top_p", "gen_ai.request.seed", "gen_ai.request.frequency_penalty",
         "gen_ai.request.presence_penalty", "gen_ai.usage.cache_creation.input_tokens",
-        "gen_ai.usage.reasoning.output_tokens", "error.type", "genaiops.prompt.name",
+        "gen_ai.usage.reasoning.output_tokens", "error.type", "gen_ai.prompt.name",
         "genaiops.prompt.version", "server.address",
     };
     for (size_t i = 0; i < sizeof absent / sizeof absent[0]; i++)

@@ -1,0 +1,383 @@
+/*
+ * prompted.c - chat requests that name a prompt: the gateway renders the
+ * prompt's messages with the request's variables, applies the prompt's
+ * config, and rewrites the body before anything else sees it.
+ *
+ * The new body is built as text from the client's bytes (jscan spans), not
+ * through a jansson tree: every top-level member but "prompt" and
+ * "messages" is copied as it is; the config's request fields the client
+ * did not send are added from the snapshot's pre-serialized JSON; "model"
+ * comes from the client, else the prompt's config; "messages" is the
+ * rendered prompt followed by the client's own messages. The result is
+ * decoded again by the caller, so everything downstream sees an ordinary
+ * request.
+ */
+#include <stdlib.h>
+#include "core/jscan.h"
+#include "gateway/prompted.h"
+
+#define MAX_RENDERED (4u << 20)   /* rendered messages, bytes */
+
+static void ref_error(gw_error *e, const char *why, const char *name, size_t nlen, const char *label, int version)
+{
+    if (strcmp(why, "label_not_found") == 0)
+        gw_error_set(e, 404, "invalid_request_error", why, "prompt.label", "prompt '%.*s' has no label '%s'",
+                     (int)MIN(nlen, 200), name, label);
+    else if (strcmp(why, "version_not_found") == 0)
+        gw_error_set(e, 404, "invalid_request_error", why, "prompt.version",
+                     "version %d of prompt '%.*s' is not served: the gateway serves labelled versions and the "
+                     "latest (label the version to pin it)",
+                     version, (int)MIN(nlen, 200), name);
+    else
+        gw_error_set(e, 404, "invalid_request_error", "prompt_not_found", "prompt.name",
+                     "there is no prompt '%.*s' (genaiops prompt list shows them)", (int)MIN(nlen, 200), name);
+}
+
+/* "name", "name@label", "name:version" into its parts (name points into s). */
+static bool split_ref(const char *s, size_t len, const char **name, size_t *nlen, char *label, size_t lcap,
+                      int *version, gw_error *e, const char *param)
+{
+    *name = s;
+    *nlen = len;
+    label[0] = '\0';
+    *version = 0;
+    for (size_t i = len; i-- > 0;) {
+        if (s[i] == '@' || s[i] == ':') {
+            const char *rest = s + i + 1;
+            size_t rl = len - i - 1;
+            *nlen = i;
+            if (s[i] == '@') {
+                if (rl == 0 || rl >= lcap)
+                    goto bad;
+                memcpy(label, rest, rl);
+                label[rl] = '\0';
+            } else {
+                long v = 0;
+                if (rl == 0 || rl > 9)
+                    goto bad;
+                for (size_t k = 0; k < rl; k++) {
+                    if (rest[k] < '0' || rest[k] > '9')
+                        goto bad;
+                    v = v * 10 + (rest[k] - '0');
+                }
+                if (v < 1)
+                    goto bad;
+                *version = (int)v;
+            }
+            break;
+        }
+        if (s[i] == '/')
+            break;
+    }
+    if (*nlen == 0)
+        goto bad;
+    return true;
+bad:
+    gw_error_set(e, 400, "invalid_request_error", "invalid_prompt_ref", param,
+                 "'%.*s' is not a prompt reference: use NAME, NAME@LABEL or NAME:VERSION", (int)MIN(len, 200), s);
+    return false;
+}
+
+/* Adds the comma-separated names in list to the sorted set names[] (at
+ * most cap; each once). */
+static void merge_missing(const char *list, char names[][128], size_t *n, size_t cap)
+{
+    while (*list) {
+        const char *c = strchr(list, ',');
+        size_t l = c ? (size_t)(c - list) : strlen(list);
+        if (l > 0 && l < 128) {
+            char nm[128];
+            memcpy(nm, list, l);
+            nm[l] = '\0';
+            size_t i = 0;
+            while (i < *n && strcmp(names[i], nm) < 0)
+                i++;
+            if ((i == *n || strcmp(names[i], nm) != 0) && *n < cap) {
+                memmove(names[i + 1], names[i], (*n - i) * sizeof names[0]);
+                memcpy(names[i], nm, l + 1);
+                (*n)++;
+            }
+        }
+        list += l + (c ? 1 : 0);
+    }
+}
+
+/* Renders t into out. A template whose only problem is missing variables
+ * adds them to *missing (the caller reports them all at the end) and
+ * returns ERR_OK; other errors fill e. */
+static err_code render_into(const tpl *t, const json_t *vars, served_resolver *res, buf *out, const char *what,
+                            char missing[][128], size_t *nmissing, size_t cap, gw_error *e)
+{
+    tpl_error te;
+    tpl_opts o = { .resolve = served_resolve, .ud = res };
+    err_code rc = tpl_render(t, vars, &o, out, &te);
+    if (rc == ERR_OK)
+        return ERR_OK;
+    if (te.missing[0]) {
+        merge_missing(te.missing, missing, nmissing, cap);
+        return ERR_OK;
+    }
+    if (rc == ERR_NOMEM)
+        gw_error_set(e, 503, "api_error", NULL, NULL, "out of memory rendering the prompt");
+    else if (rc == ERR_TOOBIG)
+        gw_error_set(e, 400, "invalid_request_error", "prompt_too_large", "prompt", "%s: %s", what,
+                     te.message[0] ? te.message : "the rendered prompt is too large");
+    else
+        gw_error_set(e, 400, "invalid_request_error", "template_error", "prompt",
+                     "%s%s%s: line %d, column %d: %s", what, te.partial[0] ? " (in partial " : "", te.partial[0]
+                     ? te.partial : "", te.line, te.col, te.message);
+    return ERR_INVAL;
+}
+
+static bool has_member(const jscan_member *top, size_t n, const char *key)
+{
+    for (size_t i = 0; i < n; i++)
+        if (jscan_string_eq(top[i].key, key))
+            return true;
+    return false;
+}
+
+static void put_string(buf *b, const char *s, size_t n)
+{
+    size_t need = jscan_escape(NULL, 0, s, n);
+    if (buf_reserve(b, need) == ERR_OK) {
+        jscan_escape(b->p + b->len, need, s, n);
+        b->len += need;
+        b->p[b->len] = '\0';
+    }
+}
+
+err_code gw_prompt_apply(prompt_server *ps, const gw_request *rq, const char *bound, pool *p, gw_prompted *out,
+                         gw_error *e)
+{
+    memset(out, 0, sizeof *out);
+    const char *name = NULL;
+    size_t nlen = 0;
+    char label[72] = "";
+    int version = 0;
+    jval vars_span = { 0 };
+    bool has_vars = false;
+    /* the reference: the request's, else the deployment's */
+    if (bound && !split_ref(bound, strlen(bound), &name, &nlen, label, sizeof label, &version, e, "model"))
+        return ERR_INVAL;
+    if (rq->has_prompt) {
+        jval pv = jscan_root(rq->prompt_at, rq->prompt_len);
+        if (pv.type == J_STRING) {
+            char tmp[512];
+            size_t tl;
+            if (!jscan_string(pv, tmp, sizeof tmp, &tl)) {
+                gw_error_set(e, 400, "invalid_request_error", "invalid_prompt_ref", "prompt", "'prompt' is too long");
+                return ERR_INVAL;
+            }
+            char *copy = pool_strdup(p, tmp);
+            if (!copy || !split_ref(copy, tl, &name, &nlen, label, sizeof label, &version, e, "prompt"))
+                return copy ? ERR_INVAL : ERR_NOMEM;
+        } else {
+            static const char *const allowed[] = { "name", "label", "version", "variables" };
+            jscan_iter it;
+            jscan_iter_init(&it, pv);
+            jval k, x;
+            bool has_label = false, has_version = false;
+            while (jscan_next(&it, &k, &x)) {
+                int idx = jscan_match(k, allowed, countof(allowed));
+                char kn[64];
+                size_t kl;
+                if (idx < 0) {
+                    if (!jscan_string(k, kn, sizeof kn, &kl))
+                        snprintf(kn, sizeof kn, "(long key)");
+                    gw_error_set(e, 400, "invalid_request_error", NULL, "prompt",
+                                 "unknown key 'prompt.%s': expected name, label, version, variables", kn);
+                    return ERR_INVAL;
+                }
+                if (idx == 0) {
+                    char tmp[256];
+                    size_t tl;
+                    if (x.type != J_STRING || !jscan_string(x, tmp, sizeof tmp, &tl) || tl == 0) {
+                        gw_error_set(e, 400, "invalid_request_error", NULL, "prompt.name",
+                                     "'prompt.name' must be a non-empty string of at most 200 bytes");
+                        return ERR_INVAL;
+                    }
+                    char *copy = pool_strdup(p, tmp);
+                    if (!copy)
+                        return ERR_NOMEM;
+                    name = copy, nlen = tl;
+                    if (!has_label && !has_version) /* the deployment's label/version go with its name */
+                        label[0] = '\0', version = 0;
+                } else if (idx == 1) {
+                    size_t tl;
+                    if (x.type != J_STRING || !jscan_string(x, label, sizeof label, &tl) || tl == 0) {
+                        gw_error_set(e, 400, "invalid_request_error", NULL, "prompt.label",
+                                     "'prompt.label' must be a non-empty string of at most 64 bytes");
+                        return ERR_INVAL;
+                    }
+                    has_label = true;
+                    version = 0;
+                } else if (idx == 2) {
+                    long long v;
+                    if (!jscan_int(x, &v) || v < 1 || v > 1000000000) {
+                        gw_error_set(e, 400, "invalid_request_error", NULL, "prompt.version",
+                                     "'prompt.version' must be a positive integer");
+                        return ERR_INVAL;
+                    }
+                    has_version = true;
+                    version = (int)v;
+                    label[0] = '\0';
+                } else {
+                    if (x.type != J_OBJECT && x.type != J_NULL) {
+                        gw_error_set(e, 400, "invalid_request_error", NULL, "prompt.variables",
+                                     "'prompt.variables' must be an object");
+                        return ERR_INVAL;
+                    }
+                    vars_span = x;
+                    has_vars = x.type == J_OBJECT;
+                }
+            }
+            if (has_label && has_version) {
+                gw_error_set(e, 400, "invalid_request_error", NULL, "prompt",
+                             "give 'prompt.label' or 'prompt.version', not both");
+                return ERR_INVAL;
+            }
+        }
+    }
+    if (!name) {
+        gw_error_set(e, 400, "invalid_request_error", NULL, "prompt.name",
+                     "'prompt.name' is required (no deployment binds a prompt to this model)");
+        return ERR_INVAL;
+    }
+    if (!ps) {
+        gw_error_set(e, 503, "api_error", "prompts_unavailable", "prompt",
+                     "this server does not serve prompts (the registry could not be opened; see its log)");
+        return ERR_UNSUPPORTED;
+    }
+    const char *why = NULL;
+    const served_prompt *sp = prompt_server_find(ps, name, nlen, label, version, &why);
+    if (!sp) {
+        ref_error(e, why, name, nlen, label, version);
+        return ERR_NOTFOUND;
+    }
+    json_t *vars = has_vars ? json_loadb(vars_span.p, vars_span.len, 0, NULL) : NULL;
+    if (has_vars && !vars) {
+        gw_error_set(e, 503, "api_error", NULL, NULL, "out of memory reading the prompt's variables");
+        return ERR_NOMEM;
+    }
+    /* the client's top-level members */
+    jscan_member top[64];
+    size_t count = 0;
+    jval root;
+    jscan_error je;
+    if (!jscan_parse(rq->body, rq->len, JSCAN_MAX_DEPTH, &root, top, countof(top), &count, &je) ||
+        count > countof(top)) {
+        json_decref(vars);
+        gw_error_set(e, 400, "invalid_request_error", NULL, NULL,
+                     "a request naming a prompt may have at most %zu top-level members", countof(top));
+        return ERR_INVAL;
+    }
+    served_resolver res = { ps, label[0] ? label : NULL };
+    buf b, text;
+    buf_init(&b, MAX_RENDERED + rq->len + 4096);
+    buf_init(&text, MAX_RENDERED);
+    err_code rc = ERR_OK;
+    buf_append(&b, "{", 1);
+    bool model_sent = false;
+    for (size_t i = 0; i < count; i++) {
+        if (jscan_string_eq(top[i].key, "prompt") || jscan_string_eq(top[i].key, "messages"))
+            continue;
+        model_sent |= jscan_string_eq(top[i].key, "model");
+        buf_append(&b, top[i].key.p, top[i].key.len);
+        buf_append(&b, ":", 1);
+        buf_append(&b, top[i].val.p, top[i].val.len);
+        buf_append(&b, ",", 1);
+    }
+    if (!model_sent) {
+        if (!sp->model) {
+            gw_error_set(e, 400, "invalid_request_error", NULL, "model",
+                         "you must provide a model: prompt '%s' version %d has no config.model", sp->name,
+                         sp->version);
+            rc = ERR_INVAL;
+            goto out;
+        }
+        buf_append_str(&b, "\"model\":");
+        put_string(&b, sp->model, strlen(sp->model));
+        buf_append(&b, ",", 1);
+    }
+    for (size_t i = 0; i < sp->nparams; i++) {
+        if (has_member(top, count, sp->params[i].key))
+            continue; /* the client's value wins */
+        put_string(&b, sp->params[i].key, strlen(sp->params[i].key));
+        buf_append(&b, ":", 1);
+        buf_append_str(&b, sp->params[i].json);
+        buf_append(&b, ",", 1);
+    }
+    buf_append_str(&b, "\"messages\":[");
+    size_t nm = sp->type == PROMPT_CHAT ? sp->nmsgs : 1;
+    char missing[32][128];
+    size_t nmissing = 0;
+    for (size_t i = 0; i < nm; i++) {
+        buf_reset(&text);
+        char what[64];
+        if (sp->type == PROMPT_CHAT)
+            snprintf(what, sizeof what, "message %zu (%s)", i + 1, sp->msgs[i].role);
+        else
+            snprintf(what, sizeof what, "the template");
+        rc = render_into(sp->type == PROMPT_CHAT ? sp->msgs[i].content : sp->text, vars, &res, &text, what, missing,
+                         &nmissing, countof(missing), e);
+        if (rc != ERR_OK)
+            goto out;
+        buf_append_str(&b, i ? ",{\"role\":" : "{\"role\":");
+        const char *role = sp->type == PROMPT_CHAT ? sp->msgs[i].role : "user";
+        put_string(&b, role, strlen(role));
+        buf_append_str(&b, ",\"content\":");
+        put_string(&b, text.p ? text.p : "", text.len);
+        if (sp->type == PROMPT_CHAT && sp->msgs[i].extra) {
+            buf_append(&b, ",", 1);
+            buf_append_str(&b, sp->msgs[i].extra);
+        }
+        buf_append(&b, "}", 1);
+    }
+    if (nmissing) {
+        char list[1024] = "";
+        size_t used = 0;
+        for (size_t i = 0; i < nmissing && used < sizeof list; i++)
+            used += (size_t)snprintf(list + used, sizeof list - used, "%s%s", i ? ", " : "", missing[i]);
+        gw_error_set(e, 400, "invalid_request_error", "missing_variables", "prompt.variables",
+                     "missing variables: %s", list);
+        rc = ERR_INVAL;
+        goto out;
+    }
+    /* the client's own messages after the prompt's */
+    jval msgs;
+    if (jscan_get(root, "messages", &msgs, NULL) && msgs.type == J_ARRAY) {
+        jscan_iter it;
+        jscan_iter_init(&it, msgs);
+        jval k, m;
+        bool first = nm == 0;
+        while (jscan_next(&it, &k, &m)) {
+            if (!first)
+                buf_append(&b, ",", 1);
+            first = false;
+            buf_append(&b, m.p, m.len);
+        }
+    }
+    if (buf_append_str(&b, "]}") != ERR_OK) {
+        gw_error_set(e, 400, "invalid_request_error", "prompt_too_large", "prompt",
+                     "the request with its rendered prompt is too large");
+        rc = ERR_TOOBIG;
+        goto out;
+    }
+    out->body = pool_alloc(p, b.len + 1);
+    if (!out->body) {
+        rc = ERR_NOMEM;
+        gw_error_set(e, 503, "api_error", NULL, NULL, "out of memory");
+        goto out;
+    }
+    memcpy(out->body, b.p, b.len);
+    out->body[b.len] = '\0';
+    out->len = b.len;
+    out->name = sp->name;
+    out->version = sp->version;
+out:
+    buf_free(&b);
+    buf_free(&text);
+    json_decref(vars);
+    return rc;
+}

@@ -1,0 +1,28 @@
+/*
+ * prompted.h - rendering a prompt reference into a chat request's body
+ * (see prompted.c).
+ */
+#ifndef GENAIOPS_PROMPTED_H
+#define GENAIOPS_PROMPTED_H
+
+#include "core/pool.h"
+#include "gateway/request.h"
+#include "prompt/served.h"
+
+typedef struct gw_prompted {
+    char *body;                   /* the new request body (from the pool) */
+    size_t len;
+    const char *name;             /* the prompt served (valid until the callback returns) */
+    int version;
+} gw_prompted;
+
+/* Renders rq's prompt reference - or, when rq names none, bound (a
+ * deployment's "name", "name@label" or "name:version"; NULL for none) -
+ * into a new body. ERR_OK with out filled; otherwise e is an OpenAI error:
+ * 400 for a bad reference, missing variables (all listed) or a template
+ * error (line and column), 404 naming an unknown prompt, label or version,
+ * 503 when ps is NULL. */
+err_code gw_prompt_apply(prompt_server *ps, const gw_request *rq, const char *bound, pool *p, gw_prompted *out,
+                         gw_error *e);
+
+#endif

@@ -1,0 +1,10 @@
+line 1
+line 2
+line 3
+line 4
+LINE five
+line 6
+line 7
+line 8
+line 9
+line 10

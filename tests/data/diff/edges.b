@@ -1,0 +1,8 @@
+zero
+one
+two
+three
+four
+five
+six
+seven

@@ -1,0 +1,2 @@
+You are helpful.
+Answer {{q}} briefly.
