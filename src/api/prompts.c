@@ -77,27 +77,6 @@ typedef struct pjob {
 
 /* ---- errors and answers ---- */
 
-static err_code fail(query_error *e, int status, const char *param, const char *code, const char *fmt, ...)
-    PRINTF_LIKE(5, 6);
-
-static err_code fail(query_error *e, int status, const char *param, const char *code, const char *fmt, ...)
-{
-    e->status = status;
-    snprintf(e->type, sizeof e->type, "%s", status >= 500 ? "server_error" : "invalid_request_error");
-    snprintf(e->code, sizeof e->code, "%s", code ? code : "");
-    snprintf(e->param, sizeof e->param, "%s", param ? param : "");
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(e->message, sizeof e->message, fmt, ap);
-    va_end(ap);
-    switch (status) {
-    case 400: return ERR_INVAL;
-    case 403: return ERR_DENIED;
-    case 404: return ERR_NOTFOUND;
-    case 409: return ERR_EXISTS;
-    default: return status >= 500 ? ERR_STORE : ERR_INVAL;
-    }
-}
 
 static void send_json(http_req *r, int status, json_t *j)
 {
@@ -141,7 +120,7 @@ static void method_not_allowed(http_req *r, const char *allow, bool langfuse)
 {
     http_resp_header(r, "allow", allow);
     query_error e = { 0 };
-    fail(&e, 405, NULL, "method_not_allowed", "use %s on %.*s", allow, (int)MIN(r->path.len, 300), r->path.p);
+    query_fail(&e, 405, NULL, "method_not_allowed", "use %s on %.*s", allow, (int)MIN(r->path.len, 300), r->path.p);
     if (langfuse)
         send_langfuse_error(r, &e);
     else
@@ -189,7 +168,7 @@ static const tpl *resolve_partial(void *ud, const char *name, size_t len)
         if (strlen(c->v[i].name) == len && memcmp(c->v[i].name, name, len) == 0)
             return c->v[i].t;
     if (c->n >= RENDER_PARTIALS_MAX) {
-        fail(&c->err, 400, NULL, "template_error", "more than %d different partials in one prompt",
+        query_fail(&c->err, 400, NULL, "template_error", "more than %d different partials in one prompt",
              RENDER_PARTIALS_MAX);
         c->failed = true;
         return NULL;
@@ -198,7 +177,7 @@ static const tpl *resolve_partial(void *ud, const char *name, size_t len)
         size_t cap = c->cap ? c->cap * 2 : 8;
         partial_ent *v = realloc(c->v, cap * sizeof *v);
         if (!v) {
-            fail(&c->err, 500, NULL, NULL, "out of memory");
+            query_fail(&c->err, 500, NULL, NULL, "out of memory");
             c->failed = true;
             return NULL;
         }
@@ -227,7 +206,7 @@ static const tpl *resolve_partial(void *ud, const char *name, size_t len)
     const char *type = json_string_value(json_object_get(v, "type"));
     const char *text = json_string_value(json_object_get(v, "template"));
     if (!type || strcmp(type, "text") != 0 || !text) {
-        fail(&c->err, 400, NULL, "template_error",
+        query_fail(&c->err, 400, NULL, "template_error",
              "partial '%s' is a chat prompt; only text prompts can be included with {{> name}}", ref.name);
         c->failed = true;
         json_decref(v);
@@ -236,7 +215,7 @@ static const tpl *resolve_partial(void *ud, const char *name, size_t len)
     tpl *t = NULL;
     tpl_error te = { 0 };
     if (tpl_compile(text, json_string_length(json_object_get(v, "template")), &t, &te) != ERR_OK) {
-        fail(&c->err, 400, NULL, "template_error", "partial '%s': line %d, column %d: %s", ref.name, te.line,
+        query_fail(&c->err, 400, NULL, "template_error", "partial '%s': line %d, column %d: %s", ref.name, te.line,
              te.col, te.message);
         c->failed = true;
         json_decref(v);
@@ -293,7 +272,7 @@ static err_code render_one(render_ctx *c, const char *src, size_t len, const jso
     const char *sep = where[0] ? ": " : "";
     buf_reset(out);
     if (tpl_compile(src, len, &t, &te) != ERR_OK)
-        return fail(e, 400, NULL, "template_error", "%s%sline %d, column %d: %s", where, sep, te.line, te.col,
+        return query_fail(e, 400, NULL, "template_error", "%s%sline %d, column %d: %s", where, sep, te.line, te.col,
                     te.message);
     memset(&te, 0, sizeof te);
     tpl_opts opts = { .resolve = resolve_partial, .ud = c };
@@ -306,10 +285,10 @@ static err_code render_one(render_ctx *c, const char *src, size_t len, const jso
         return e->status == 404 ? ERR_NOTFOUND : e->status >= 500 ? ERR_STORE : ERR_INVAL;
     }
     if (rc == ERR_TOOBIG)
-        return fail(e, 400, NULL, "render_too_large", "%s%sthe rendered prompt is larger than %u bytes", where, sep,
+        return query_fail(e, 400, NULL, "render_too_large", "%s%sthe rendered prompt is larger than %u bytes", where, sep,
                     API_PROMPT_RENDER_MAX);
     if (rc == ERR_NOMEM)
-        return fail(e, 500, NULL, NULL, "out of memory");
+        return query_fail(e, 500, NULL, NULL, "out of memory");
     if (te.missing[0]) {
         const char *p = te.missing;
         while (*p) {
@@ -322,12 +301,12 @@ static err_code render_one(render_ctx *c, const char *src, size_t len, const jso
         return ERR_OK;
     }
     if (te.partial[0])
-        return fail(e, 400, NULL, "template_error", "%s%sin partial '%s', line %d, column %d: %s", where, sep,
+        return query_fail(e, 400, NULL, "template_error", "%s%sin partial '%s', line %d, column %d: %s", where, sep,
                     te.partial, te.line, te.col, te.message);
     if (te.line > 0)
-        return fail(e, 400, NULL, "template_error", "%s%sline %d, column %d: %s", where, sep, te.line, te.col,
+        return query_fail(e, 400, NULL, "template_error", "%s%sline %d, column %d: %s", where, sep, te.line, te.col,
                     te.message);
-    return fail(e, 400, NULL, "template_error", "%s%s%s", where, sep, te.message);
+    return query_fail(e, 400, NULL, "template_error", "%s%s%s", where, sep, te.message);
 }
 
 err_code api_prompt_render(const char *url, const prompt_ref *ref, const json_t *vars, json_t **out, json_t **missing,
@@ -337,7 +316,7 @@ err_code api_prompt_render(const char *url, const prompt_ref *ref, const json_t 
     if (missing)
         *missing = NULL;
     if (vars && !json_is_object(vars) && !json_is_null(vars))
-        return fail(e, 400, "variables", "invalid_variables", "'variables' must be an object");
+        return query_fail(e, 400, "variables", "invalid_variables", "'variables' must be an object");
     json_t *v = NULL;
     err_code rc = prompt_get(url, ref, &v, e);
     if (rc != ERR_OK)
@@ -352,7 +331,7 @@ err_code api_prompt_render(const char *url, const prompt_ref *ref, const json_t 
     size_t total = 0;
     const char *type = json_string_value(json_object_get(v, "type"));
     if (!res || !miss) {
-        rc = fail(e, 500, NULL, NULL, "out of memory");
+        rc = query_fail(e, 500, NULL, NULL, "out of memory");
         goto out;
     }
     json_object_set(res, "name", json_object_get(v, "name"));
@@ -372,14 +351,14 @@ err_code api_prompt_render(const char *url, const prompt_ref *ref, const json_t 
                 goto out;
             total += b.len;
             if (total > API_PROMPT_RENDER_MAX) {
-                rc = fail(e, 400, NULL, "render_too_large", "the rendered prompt is larger than %u bytes",
+                rc = query_fail(e, 400, NULL, "render_too_large", "the rendered prompt is larger than %u bytes",
                           API_PROMPT_RENDER_MAX);
                 goto out;
             }
             json_t *copy = json_copy(m);
             if (!copy || json_array_append_new(msgs, copy) != 0 ||
                 json_object_set_new(copy, "content", json_stringn(b.p ? b.p : "", b.len)) != 0) {
-                rc = fail(e, 500, NULL, NULL, "out of memory");
+                rc = query_fail(e, 500, NULL, NULL, "out of memory");
                 goto out;
             }
         }
@@ -404,7 +383,7 @@ err_code api_prompt_render(const char *url, const prompt_ref *ref, const json_t 
                 break;
             }
         }
-        rc = fail(e, 400, "variables", "missing_variables", "missing variables: %s", names.p ? names.p : "");
+        rc = query_fail(e, 400, "variables", "missing_variables", "missing variables: %s", names.p ? names.p : "");
         buf_free(&names);
         if (missing) {
             *missing = miss;
@@ -500,7 +479,7 @@ static err_code langfuse_list(pjob *j)
     json_int_t pages = (json_int_t)((matched + (size_t)j->limit - 1) / (size_t)j->limit);
     j->out = json_pack("{s:o, s:{s:I, s:I, s:I, s:I}}", "data", data, "meta", "page", (json_int_t)j->page, "limit",
                        (json_int_t)j->limit, "totalItems", (json_int_t)matched, "totalPages", pages);
-    return j->out ? ERR_OK : fail(&j->e, 500, NULL, NULL, "out of memory");
+    return j->out ? ERR_OK : query_fail(&j->e, 500, NULL, NULL, "out of memory");
 }
 
 /* ---- jobs ---- */
@@ -521,7 +500,7 @@ static void wrap_data(pjob *j)
         json_t *w = json_pack("{s:o}", "data", j->out);
         j->out = w;
         if (!w)
-            j->rc = fail(&j->e, 500, NULL, NULL, "out of memory");
+            j->rc = query_fail(&j->e, 500, NULL, NULL, "out of memory");
     }
 }
 
@@ -567,7 +546,7 @@ static void job_work(uv_work_t *w)
         if (j->rc == ERR_OK) {
             j->out = langfuse_prompt(v);
             if (!j->out)
-                j->rc = fail(&j->e, 500, NULL, NULL, "out of memory");
+                j->rc = query_fail(&j->e, 500, NULL, NULL, "out of memory");
         }
         json_decref(v);
         break;
@@ -575,7 +554,7 @@ static void job_work(uv_work_t *w)
     case PJ_LF_LIST: j->rc = langfuse_list(j); break;
     }
     if (j->rc != ERR_OK && !j->e.status)
-        fail(&j->e, 500, NULL, NULL, "%s", err_message(j->rc));
+        query_fail(&j->e, 500, NULL, NULL, "%s", err_message(j->rc));
 }
 
 static void job_done(uv_work_t *w, int status)
@@ -587,7 +566,7 @@ static void job_done(uv_work_t *w, int status)
         http_req_abandon(r);
     else if (status == UV_ECANCELED) {
         query_error e = { 0 };
-        fail(&e, 503, NULL, "shutting_down", "the server is shutting down");
+        query_fail(&e, 503, NULL, "shutting_down", "the server is shutting down");
         lf ? send_langfuse_error(r, &e) : send_error(r, &e, NULL);
     } else if (j->rc != ERR_OK)
         lf ? send_langfuse_error(r, &j->e) : send_error(r, &j->e, j->missing);
@@ -608,14 +587,14 @@ static void job_start(http_req *r, pjob *j, const char *store_url)
     j->url = strdup(store_url ? store_url : "sqlite://./genaiops.db");
     if (!j->url) {
         job_free(j);
-        fail(&e, 500, NULL, NULL, "out of memory");
+        query_fail(&e, 500, NULL, NULL, "out of memory");
         lf ? send_langfuse_error(r, &e) : send_error(r, &e, NULL);
         return;
     }
     r->on_abort = abort_noop;
     if (uv_queue_work(http_worker_loop(r->worker), &j->work, job_work, job_done) != 0) {
         job_free(j);
-        fail(&e, 503, NULL, NULL, "cannot queue the store query");
+        query_fail(&e, 503, NULL, NULL, "cannot queue the store query");
         lf ? send_langfuse_error(r, &e) : send_error(r, &e, NULL);
     }
 }
@@ -672,7 +651,7 @@ static err_code parse_query(sv q, qparam *params, size_t n, bool strict, query_e
         char key[64];
         size_t kl = http_url_decode(key, sizeof key, sv_make(part.p, eq));
         if (kl == (size_t)-1)
-            return fail(e, 400, NULL, "invalid_query", "a query parameter name is malformed or too long");
+            return query_fail(e, 400, NULL, "invalid_query", "a query parameter name is malformed or too long");
         qparam *p = NULL;
         for (size_t k = 0; k < n; k++)
             if (strcmp(params[k].key, key) == 0)
@@ -680,13 +659,13 @@ static err_code parse_query(sv q, qparam *params, size_t n, bool strict, query_e
         if (!p) {
             if (!strict)
                 continue;
-            return fail(e, 400, key, "invalid_query", "unknown query parameter '%s'", key);
+            return query_fail(e, 400, key, "invalid_query", "unknown query parameter '%s'", key);
         }
         if (p->set)
-            return fail(e, 400, p->key, "invalid_query", "'%s' is given more than once", p->key);
+            return query_fail(e, 400, p->key, "invalid_query", "'%s' is given more than once", p->key);
         sv val = eq < part.len ? sv_make(part.p + eq + 1, part.len - eq - 1) : SV("");
         if (http_url_decode(p->value, sizeof p->value, val) == (size_t)-1)
-            return fail(e, 400, p->key, "invalid_query", "'%s' is malformed or longer than %d bytes", p->key,
+            return query_fail(e, 400, p->key, "invalid_query", "'%s' is malformed or longer than %d bytes", p->key,
                         QUERY_VALUE_MAX);
         p->set = true;
     }
@@ -715,9 +694,9 @@ static err_code ref_from(const char *name, const char *label, const char *versio
     memset(ref, 0, sizeof *ref);
     snprintf(ref->name, sizeof ref->name, "%s", name);
     if (*label && *version)
-        return fail(e, 400, "version", "invalid_prompt_ref", "give a label or a version, not both");
+        return query_fail(e, 400, "version", "invalid_prompt_ref", "give a label or a version, not both");
     if (*version && !parse_version_text(version, &ref->version))
-        return fail(e, 400, "version", "invalid_prompt_ref", "version must be a positive integer, not '%s'",
+        return query_fail(e, 400, "version", "invalid_prompt_ref", "version must be a positive integer, not '%s'",
                     version);
     if (*label && strcmp(label, "latest") != 0) {
         if (!prompt_label_valid(label, e))
@@ -732,7 +711,7 @@ static err_code ref_from(const char *name, const char *label, const char *versio
 static err_code diff_ref(const char *name, const char *text, const char *param, prompt_ref *ref, query_error *e)
 {
     if (!*text)
-        return fail(e, 400, param, "invalid_prompt_ref", "'%s' is required: a version, a label or a reference",
+        return query_fail(e, 400, param, "invalid_prompt_ref", "'%s' is required: a version, a label or a reference",
                     param);
     if (strchr(text, '@') || strchr(text, ':')) {
         if (!prompt_ref_parse(text, ref, e)) {
@@ -761,16 +740,16 @@ static err_code parse_body(http_req *r, json_t **out, query_error *e)
         n--;
     if (n == 0) {
         *out = json_object();
-        return *out ? ERR_OK : fail(e, 500, NULL, NULL, "out of memory");
+        return *out ? ERR_OK : query_fail(e, 500, NULL, NULL, "out of memory");
     }
     json_error_t je;
     json_t *j = json_loadb(r->body, r->body_len, JSON_REJECT_DUPLICATES, &je);
     if (!j)
-        return fail(e, 400, NULL, "invalid_json", "the body is not valid JSON: %s (line %d, column %d)", je.text,
+        return query_fail(e, 400, NULL, "invalid_json", "the body is not valid JSON: %s (line %d, column %d)", je.text,
                     je.line, je.column);
     if (!json_is_object(j)) {
         json_decref(j);
-        return fail(e, 400, NULL, "invalid_json", "the body must be a JSON object");
+        return query_fail(e, 400, NULL, "invalid_json", "the body must be a JSON object");
     }
     *out = j;
     return ERR_OK;
@@ -786,7 +765,7 @@ static err_code check_keys(const json_t *o, const char *const *allowed, size_t n
         for (size_t i = 0; i < n && !ok; i++)
             ok = strcmp(key, allowed[i]) == 0;
         if (!ok)
-            return fail(e, 400, key, "unknown_field", "unknown field '%s'%s%s", key, where[0] ? " in " : "", where);
+            return query_fail(e, 400, key, "unknown_field", "unknown field '%s'%s%s", key, where[0] ? " in " : "", where);
     }
     return ERR_OK;
 }
@@ -799,7 +778,7 @@ static err_code opt_string(const json_t *o, const char *key, const char *where, 
     if (!v || json_is_null(v))
         return ERR_OK;
     if (!json_is_string(v))
-        return fail(e, 400, key, "invalid_field", "'%s'%s%s must be a string", key, where[0] ? " in " : "", where);
+        return query_fail(e, 400, key, "invalid_field", "'%s'%s%s must be a string", key, where[0] ? " in " : "", where);
     *out = json_string_value(v);
     return ERR_OK;
 }
@@ -812,15 +791,15 @@ static err_code add_labels(pool *p, const json_t *o, const char *where, const ch
     if (!arr || json_is_null(arr))
         return ERR_OK;
     if (!json_is_array(arr))
-        return fail(e, 400, "labels", "invalid_field", "'labels'%s%s must be an array of strings",
+        return query_fail(e, 400, "labels", "invalid_field", "'labels'%s%s must be an array of strings",
                     where[0] ? " in " : "", where);
     size_t add = json_array_size(arr);
     if (*n + add > LABELS_MAX)
-        return fail(e, 400, "labels", "invalid_field", "at most %d labels%s%s", LABELS_MAX, where[0] ? " in " : "",
+        return query_fail(e, 400, "labels", "invalid_field", "at most %d labels%s%s", LABELS_MAX, where[0] ? " in " : "",
                     where);
     const char **v = pool_alloc(p, (*n + add + 1) * sizeof *v);
     if (!v)
-        return fail(e, 500, NULL, NULL, "out of memory");
+        return query_fail(e, 500, NULL, NULL, "out of memory");
     if (*n)
         memcpy(v, *labels, *n * sizeof *v);
     size_t i;
@@ -828,14 +807,14 @@ static err_code add_labels(pool *p, const json_t *o, const char *where, const ch
     json_array_foreach(arr, i, x) {
         const char *s = json_string_value(x);
         if (!s)
-            return fail(e, 400, "labels", "invalid_field", "'labels'%s%s must be an array of strings",
+            return query_fail(e, 400, "labels", "invalid_field", "'labels'%s%s must be an array of strings",
                         where[0] ? " in " : "", where);
         if (!prompt_label_valid(s, e)) {
             snprintf(e->param, sizeof e->param, "labels");
             return ERR_INVAL;
         }
         if (!admin && api_prompt_label_protected(s, prot, nprot))
-            return fail(e, 403, "labels", "protected_label",
+            return query_fail(e, 403, "labels", "protected_label",
                         "label '%s' is protected: pointing it at a version needs the admin key", s);
         bool dup = false;
         for (size_t k = 0; k < *n && !dup; k++)
@@ -857,7 +836,7 @@ static err_code input_from_json(http_req *r, const json_t *o, const char *where,
                                         "message", "author", "labels",   "source" };
     memset(in, 0, sizeof *in);
     if (!json_is_object(o))
-        return fail(e, 400, NULL, "invalid_field", "%s must be an object", where[0] ? where : "the body");
+        return query_fail(e, 400, NULL, "invalid_field", "%s must be an object", where[0] ? where : "the body");
     err_code rc = check_keys(o, keys, countof(keys), where, e);
     if (rc != ERR_OK)
         return rc;
@@ -871,40 +850,40 @@ static err_code input_from_json(http_req *r, const json_t *o, const char *where,
         return rc;
     const char *sep = where[0] ? " in " : "";
     if (!in->name)
-        return fail(e, 400, "name", "invalid_field", "'name'%s%s is required", sep, where);
+        return query_fail(e, 400, "name", "invalid_field", "'name'%s%s is required", sep, where);
     if (!prompt_name_valid(in->name, e))
         return ERR_INVAL;
     json_t *msgs = json_object_get(o, "messages");
     if (msgs && json_is_null(msgs))
         msgs = NULL;
     if (msgs && !json_is_array(msgs))
-        return fail(e, 400, "messages", "invalid_field", "'messages'%s%s must be an array", sep, where);
+        return query_fail(e, 400, "messages", "invalid_field", "'messages'%s%s must be an array", sep, where);
     if (!type)
         type = msgs ? "chat" : "text";
     if (strcmp(type, "text") == 0) {
         in->type = PROMPT_TEXT;
         if (msgs)
-            return fail(e, 400, "messages", "invalid_field", "a text prompt has 'template', not 'messages'%s%s", sep,
+            return query_fail(e, 400, "messages", "invalid_field", "a text prompt has 'template', not 'messages'%s%s", sep,
                         where);
         if (!in->template)
-            return fail(e, 400, "template", "invalid_field", "'template'%s%s is required for a text prompt", sep,
+            return query_fail(e, 400, "template", "invalid_field", "'template'%s%s is required for a text prompt", sep,
                         where);
     } else if (strcmp(type, "chat") == 0) {
         in->type = PROMPT_CHAT;
         if (in->template)
-            return fail(e, 400, "template", "invalid_field", "a chat prompt has 'messages', not 'template'%s%s", sep,
+            return query_fail(e, 400, "template", "invalid_field", "a chat prompt has 'messages', not 'template'%s%s", sep,
                         where);
         if (!msgs)
-            return fail(e, 400, "messages", "invalid_field", "'messages'%s%s is required for a chat prompt", sep,
+            return query_fail(e, 400, "messages", "invalid_field", "'messages'%s%s is required for a chat prompt", sep,
                         where);
         in->messages = msgs;
     } else
-        return fail(e, 400, "type", "invalid_field", "'type'%s%s must be \"text\" or \"chat\", not '%s'", sep, where,
+        return query_fail(e, 400, "type", "invalid_field", "'type'%s%s must be \"text\" or \"chat\", not '%s'", sep, where,
                     type);
     json_t *cfgj = json_object_get(o, "config");
     if (cfgj && !json_is_null(cfgj)) {
         if (!json_is_object(cfgj))
-            return fail(e, 400, "config", "invalid_field", "'config'%s%s must be an object", sep, where);
+            return query_fail(e, 400, "config", "invalid_field", "'config'%s%s must be an object", sep, where);
         in->config = cfgj;
     }
     const char **labels = NULL;
@@ -936,7 +915,7 @@ static pjob *job_new(http_req *r, pjob_kind kind, bool langfuse)
     pjob *j = calloc(1, sizeof *j);
     if (!j) {
         query_error e = { 0 };
-        fail(&e, 500, NULL, NULL, "out of memory");
+        query_fail(&e, 500, NULL, NULL, "out of memory");
         langfuse ? send_langfuse_error(r, &e) : send_error(r, &e, NULL);
         return NULL;
     }
@@ -963,7 +942,7 @@ static void root(http_req *r, const char *store_url, pjob *j)
             return;
         }
         if (strlen(q[0].value) > PROMPT_NAME_MAX) {
-            fail(&j->e, 400, "prefix", "invalid_query", "'prefix' is longer than %d bytes", PROMPT_NAME_MAX);
+            query_fail(&j->e, 400, "prefix", "invalid_query", "'prefix' is longer than %d bytes", PROMPT_NAME_MAX);
             refuse(r, j, false);
             return;
         }
@@ -973,7 +952,7 @@ static void root(http_req *r, const char *store_url, pjob *j)
     }
     j->in = pool_calloc(r->pool, sizeof *j->in);
     if (!j->in) {
-        fail(&j->e, 500, NULL, NULL, "out of memory");
+        query_fail(&j->e, 500, NULL, NULL, "out of memory");
         refuse(r, j, false);
         return;
     }
@@ -997,12 +976,12 @@ static void push(http_req *r, const char *store_url, pjob *j)
     json_t *arr = json_object_get(j->body, "prompts");
     const char *s;
     if (!json_is_array(arr)) {
-        fail(&j->e, 400, "prompts", "invalid_field", "'prompts' must be an array of prompts");
+        query_fail(&j->e, 400, "prompts", "invalid_field", "'prompts' must be an array of prompts");
         refuse(r, j, false);
         return;
     }
     if (json_array_size(arr) > PUSH_MAX) {
-        fail(&j->e, 400, "prompts", "invalid_field", "at most %d prompts in one push", PUSH_MAX);
+        query_fail(&j->e, 400, "prompts", "invalid_field", "at most %d prompts in one push", PUSH_MAX);
         refuse(r, j, false);
         return;
     }
@@ -1013,7 +992,7 @@ static void push(http_req *r, const char *store_url, pjob *j)
     j->nin = json_array_size(arr);
     j->in = pool_calloc(r->pool, (j->nin ? j->nin : 1) * sizeof *j->in);
     if (!j->in) {
-        fail(&j->e, 500, NULL, NULL, "out of memory");
+        query_fail(&j->e, 500, NULL, NULL, "out of memory");
         refuse(r, j, false);
         return;
     }
@@ -1035,7 +1014,7 @@ void api_prompts(http_req *r, const char *store_url, bool admin, const char *con
     static const sv base = SV("/api/v1/prompts");
     if (!sv_starts(r->path, base) || (r->path.len > base.len && r->path.p[base.len] != '/')) {
         query_error e = { 0 };
-        fail(&e, 404, NULL, "unknown_url", "Unknown request URL: %.*s", (int)MIN(r->path.len, 200), r->path.p);
+        query_fail(&e, 404, NULL, "unknown_url", "Unknown request URL: %.*s", (int)MIN(r->path.len, 200), r->path.p);
         send_error(r, &e, NULL);
         return;
     }
@@ -1075,7 +1054,7 @@ void api_prompts(http_req *r, const char *store_url, bool admin, const char *con
     /* /{name}[/{action}] */
     char path[PATH_MAX_BYTES + 1];
     if (!path_decode(sv_make(rest.p + 1, rest.len - 1), path, sizeof path)) {
-        fail(&j->e, 400, "name", "invalid_prompt_name",
+        query_fail(&j->e, 400, "name", "invalid_prompt_name",
              "the prompt name in the path is malformed (a bad %%-escape) or longer than %d bytes", PROMPT_NAME_MAX);
         refuse(r, j, false);
         return;
@@ -1164,7 +1143,7 @@ void api_prompts(http_req *r, const char *store_url, bool admin, const char *con
             return;
         }
         if (!label) {
-            fail(&j->e, 400, "label", "invalid_field", "'label' is required");
+            query_fail(&j->e, 400, "label", "invalid_field", "'label' is required");
             refuse(r, j, false);
             return;
         }
@@ -1175,7 +1154,7 @@ void api_prompts(http_req *r, const char *store_url, bool admin, const char *con
         }
         if (ver && !json_is_null(ver) &&
             (!json_is_integer(ver) || json_integer_value(ver) < 0 || json_integer_value(ver) > 1000000000)) {
-            fail(&j->e, 400, "version", "invalid_field", "'version' must be a version number (0 or absent: latest)");
+            query_fail(&j->e, 400, "version", "invalid_field", "'version' must be a version number (0 or absent: latest)");
             refuse(r, j, false);
             return;
         }
@@ -1217,7 +1196,7 @@ void api_prompts(http_req *r, const char *store_url, bool admin, const char *con
     }
     if (ver && !json_is_null(ver)) {
         if (!json_is_integer(ver) || json_integer_value(ver) < 1 || json_integer_value(ver) > 1000000000) {
-            fail(&j->e, 400, "version", "invalid_field", "'version' must be a positive integer");
+            query_fail(&j->e, 400, "version", "invalid_field", "'version' must be a positive integer");
             refuse(r, j, false);
             return;
         }
@@ -1225,7 +1204,7 @@ void api_prompts(http_req *r, const char *store_url, bool admin, const char *con
     }
     j->vars = json_object_get(j->body, "variables");
     if (j->vars && !json_is_object(j->vars) && !json_is_null(j->vars)) {
-        fail(&j->e, 400, "variables", "invalid_variables", "'variables' must be an object");
+        query_fail(&j->e, 400, "variables", "invalid_variables", "'variables' must be an object");
         refuse(r, j, false);
         return;
     }
@@ -1241,7 +1220,7 @@ void api_langfuse_prompts(http_req *r, const char *store_url)
     static const sv base = SV("/api/public/v2/prompts");
     if (!sv_starts(r->path, base) || (r->path.len > base.len && r->path.p[base.len] != '/')) {
         query_error e = { 0 };
-        fail(&e, 404, NULL, "unknown_url", "Unknown request URL: %.*s", (int)MIN(r->path.len, 200), r->path.p);
+        query_fail(&e, 404, NULL, "unknown_url", "Unknown request URL: %.*s", (int)MIN(r->path.len, 200), r->path.p);
         send_langfuse_error(r, &e);
         return;
     }
@@ -1266,7 +1245,7 @@ void api_langfuse_prompts(http_req *r, const char *store_url)
         int n;
         if (q[2].value[0]) {
             if (!parse_version_text(q[2].value, &n)) {
-                fail(&j->e, 400, "page", "invalid_query", "page must be a positive integer");
+                query_fail(&j->e, 400, "page", "invalid_query", "page must be a positive integer");
                 refuse(r, j, true);
                 return;
             }
@@ -1274,14 +1253,14 @@ void api_langfuse_prompts(http_req *r, const char *store_url)
         }
         if (q[3].value[0]) {
             if (!parse_version_text(q[3].value, &n) || n > LANGFUSE_LIMIT_MAX) {
-                fail(&j->e, 400, "limit", "invalid_query", "limit must be from 1 to %d", LANGFUSE_LIMIT_MAX);
+                query_fail(&j->e, 400, "limit", "invalid_query", "limit must be from 1 to %d", LANGFUSE_LIMIT_MAX);
                 refuse(r, j, true);
                 return;
             }
             j->limit = n;
         }
         if (j->page > 1000000) {
-            fail(&j->e, 400, "page", "invalid_query", "page is too large");
+            query_fail(&j->e, 400, "page", "invalid_query", "page is too large");
             refuse(r, j, true);
             return;
         }
@@ -1293,7 +1272,7 @@ void api_langfuse_prompts(http_req *r, const char *store_url)
     char name[PATH_MAX_BYTES + 1];
     qparam q[] = { { .key = "label" }, { .key = "version" } };
     if (!path_decode(sv_make(rest.p + 1, rest.len - 1), name, sizeof name)) {
-        fail(&j->e, 400, "name", "invalid_prompt_name", "the prompt name in the path is malformed or too long");
+        query_fail(&j->e, 400, "name", "invalid_prompt_name", "the prompt name in the path is malformed or too long");
         refuse(r, j, true);
         return;
     }

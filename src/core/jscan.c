@@ -1344,6 +1344,12 @@ bool jscan_duplicate_members(const jscan_member *m, size_t n)
 
 /* ---- writing --------------------------------------------------------------- */
 
+/* Bytes a JSON string literal takes as they are: printable ASCII but '"'
+ * and '\\'. */
+static const uint8_t escape_plain[256] = {
+    [0x20] = 1, [0x21] = 1, [0x23 ... 0x5b] = 1, [0x5d ... 0x7e] = 1, [0x7f] = 1,
+};
+
 size_t jscan_escape(char *dst, size_t cap, const char *s, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
@@ -1354,7 +1360,7 @@ size_t jscan_escape(char *dst, size_t cap, const char *s, size_t n)
     for (size_t i = 0; i < n;) {
         /* a run of bytes that need nothing: copied in one go */
         size_t r = i;
-        while (r < n && (uint8_t)s[r] >= 0x20 && (uint8_t)s[r] < 0x80 && s[r] != '"' && s[r] != '\\')
+        while (r < n && escape_plain[(uint8_t)s[r]])
             r++;
         if (r > i) {
             if (o < cap)
@@ -1401,4 +1407,55 @@ size_t jscan_escape(char *dst, size_t cap, const char *s, size_t n)
 #undef PUT
 #undef PUTS
     return o;
+}
+
+/* Index of the first byte that is not part of valid UTF-8 (Unicode table
+ * 3-7: no overlongs, surrogates or code points past U+10FFFF), or n. */
+size_t jscan_utf8_prefix(const char *text, size_t n)
+{
+    const unsigned char *s = (const unsigned char *)text;
+    size_t i = 0;
+    while (i < n) {
+        while (i + 8 <= n) {
+            uint64_t w;
+            memcpy(&w, s + i, 8);
+            if (w & 0x8080808080808080ull)
+                break;
+            i += 8;
+        }
+        if (i >= n)
+            break;
+        unsigned char c = s[i];
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        size_t need;
+        unsigned char lo = 0x80, hi = 0xbf;
+        if (c >= 0xc2 && c <= 0xdf)
+            need = 1;
+        else if (c >= 0xe0 && c <= 0xef) {
+            need = 2;
+            if (c == 0xe0)
+                lo = 0xa0;
+            else if (c == 0xed)
+                hi = 0x9f;
+        } else if (c >= 0xf0 && c <= 0xf4) {
+            need = 3;
+            if (c == 0xf0)
+                lo = 0x90;
+            else if (c == 0xf4)
+                hi = 0x8f;
+        } else
+            return i;
+        if (n - i <= need)
+            return i;
+        if (s[i + 1] < lo || s[i + 1] > hi)
+            return i;
+        for (size_t k = 2; k <= need; k++)
+            if ((s[i + k] & 0xc0) != 0x80)
+                return i;
+        i += need + 1;
+    }
+    return n;
 }

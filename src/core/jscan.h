@@ -135,4 +135,9 @@ bool jscan_duplicate_members(const jscan_member *m, size_t n);
  * output is complete when the result is <= cap. */
 size_t jscan_escape(char *dst, size_t cap, const char *s, size_t n);
 
+/* The length of the longest prefix of s[0..n) that is valid UTF-8 (Unicode
+ * table 3-7: no overlong forms, surrogates or code points past U+10FFFF),
+ * i.e. the offset of the first bad byte, or n when all of it is valid. */
+size_t jscan_utf8_prefix(const char *s, size_t n);
+
 #endif

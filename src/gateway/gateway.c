@@ -1126,8 +1126,7 @@ static bool apply_prompt(gw_call *c, gw_error *e)
     gw_prompted pr;
     if (gw_prompt_apply(c->g->prompts, &c->rq, bound, c->r->pool, &pr, e) != ERR_OK)
         return false;
-    if (gw_decode_request(c->ep, pr.body, pr.len, &c->rq, e) != ERR_OK)
-        return false;
+    c->rq = pr.rq;
     if (c->tr) {
         copy_cstr(c->tr->prompt_name, sizeof c->tr->prompt_name, pr.name);
         c->tr->prompt_version = pr.version;

@@ -105,8 +105,9 @@ static void merge_missing(const char *list, char names[][128], size_t *n, size_t
 /* Renders t into out. A template whose only problem is missing variables
  * adds them to *missing (the caller reports them all at the end) and
  * returns ERR_OK; other errors fill e. */
-static err_code render_into(const tpl *t, const json_t *vars, served_resolver *res, buf *out, const char *what,
-                            char missing[][128], size_t *nmissing, size_t cap, gw_error *e)
+static err_code render_into(const tpl *t, const json_t *vars, served_resolver *res, buf *out,
+                            const served_prompt *sp, size_t msg, char missing[][128], size_t *nmissing, size_t cap,
+                            gw_error *e)
 {
     tpl_error te;
     tpl_opts o = { .resolve = served_resolve, .ud = res };
@@ -117,6 +118,11 @@ static err_code render_into(const tpl *t, const json_t *vars, served_resolver *r
         merge_missing(te.missing, missing, nmissing, cap);
         return ERR_OK;
     }
+    char what[96];
+    if (sp->type == PROMPT_CHAT)
+        snprintf(what, sizeof what, "message %zu (%s)", msg + 1, sp->msgs[msg].role);
+    else
+        snprintf(what, sizeof what, "the template");
     if (rc == ERR_NOMEM)
         gw_error_set(e, 503, "api_error", NULL, NULL, "out of memory rendering the prompt");
     else if (rc == ERR_TOOBIG)
@@ -129,22 +135,48 @@ static err_code render_into(const tpl *t, const json_t *vars, served_resolver *r
     return ERR_INVAL;
 }
 
-static bool has_member(const jscan_member *top, size_t n, const char *key)
+#define MAX_TOP 64                /* top-level members of a request naming a prompt */
+
+static bool has_member(const jval *keys, size_t n, const char *key, size_t klen)
 {
     for (size_t i = 0; i < n; i++)
-        if (jscan_string_eq(top[i].key, key))
+        if (keys[i].len == klen + 2 && memcmp(keys[i].p + 1, key, klen) == 0)
             return true;
     return false;
 }
 
+/* Appends s as a JSON string literal: one pass into room for the worst
+ * case (every byte as \ufffd). */
 static void put_string(buf *b, const char *s, size_t n)
 {
-    size_t need = jscan_escape(NULL, 0, s, n);
-    if (buf_reserve(b, need) == ERR_OK) {
-        jscan_escape(b->p + b->len, need, s, n);
-        b->len += need;
+    size_t room = 6 * n + 2;
+    if (buf_reserve(b, room) == ERR_OK) {
+        size_t w = jscan_escape(b->p + b->len, room, s, n);
+        b->len += MIN(w, room);
         b->p[b->len] = '\0';
     }
+}
+
+/* A config value the traces record (request parameters), from its JSON. */
+static void note_param(gw_request *rq, const served_param *p)
+{
+    char *end;
+    double d = strtod(p->json, &end);
+    if (*end != '\0')
+        return;
+    const char *k = p->key;
+    if (strcmp(k, "temperature") == 0)
+        rq->has_temperature = true, rq->temperature = d;
+    else if (strcmp(k, "top_p") == 0)
+        rq->has_top_p = true, rq->top_p = d;
+    else if (strcmp(k, "frequency_penalty") == 0)
+        rq->has_frequency_penalty = true, rq->frequency_penalty = d;
+    else if (strcmp(k, "presence_penalty") == 0)
+        rq->has_presence_penalty = true, rq->presence_penalty = d;
+    else if ((strcmp(k, "max_tokens") == 0 || strcmp(k, "max_completion_tokens") == 0) && d == (double)(long long)d)
+        rq->has_max_tokens = true, rq->max_tokens = (long long)d;
+    else if (strcmp(k, "seed") == 0 && d == (double)(long long)d)
+        rq->has_seed = true, rq->seed = (long long)d;
 }
 
 err_code gw_prompt_apply(prompt_server *ps, const gw_request *rq, const char *bound, pool *p, gw_prompted *out,
@@ -260,32 +292,49 @@ err_code gw_prompt_apply(prompt_server *ps, const gw_request *rq, const char *bo
         gw_error_set(e, 503, "api_error", NULL, NULL, "out of memory reading the prompt's variables");
         return ERR_NOMEM;
     }
-    /* the client's top-level members */
-    jscan_member top[64];
+    /* the client's top-level members (the body was validated by the decoder) */
+    jval keys[MAX_TOP], vals[MAX_TOP];
     size_t count = 0;
-    jval root;
-    jscan_error je;
-    if (!jscan_parse(rq->body, rq->len, JSCAN_MAX_DEPTH, &root, top, countof(top), &count, &je) ||
-        count > countof(top)) {
+    jval root = jscan_root(rq->body, rq->len), msgs = { 0 };
+    jscan_iter it;
+    jscan_iter_init(&it, root);
+    while (count < MAX_TOP && jscan_next(&it, &keys[count], &vals[count])) {
+        if (jscan_string_eq(keys[count], "messages"))
+            msgs = vals[count];
+        count++;
+    }
+    jval extra_k, extra_v;
+    if (count == MAX_TOP && jscan_next(&it, &extra_k, &extra_v)) {
         json_decref(vars);
         gw_error_set(e, 400, "invalid_request_error", NULL, NULL,
-                     "a request naming a prompt may have at most %zu top-level members", countof(top));
+                     "a request naming a prompt may have at most %d top-level members", MAX_TOP);
         return ERR_INVAL;
     }
     served_resolver res = { ps, label[0] ? label : NULL };
     buf b, text;
     buf_init(&b, MAX_RENDERED + rq->len + 4096);
     buf_init(&text, MAX_RENDERED);
+    buf_reserve(&b, rq->len + 2048);
+    buf_reserve(&text, 1024);
     err_code rc = ERR_OK;
+    size_t model_off = 0, model_len = 0, msgs_off = 0;
+    gw_request nrq = *rq;        /* what the decoder found stays; the spans move */
+    nrq.has_prompt = false;
+    nrq.prompt_at = NULL;
+    nrq.prompt_len = 0;
     buf_append(&b, "{", 1);
     bool model_sent = false;
     for (size_t i = 0; i < count; i++) {
-        if (jscan_string_eq(top[i].key, "prompt") || jscan_string_eq(top[i].key, "messages"))
+        if (jscan_string_eq(keys[i], "prompt") || jscan_string_eq(keys[i], "messages"))
             continue;
-        model_sent |= jscan_string_eq(top[i].key, "model");
-        buf_append(&b, top[i].key.p, top[i].key.len);
+        bool is_model = jscan_string_eq(keys[i], "model");
+        buf_append(&b, keys[i].p, keys[i].len);
         buf_append(&b, ":", 1);
-        buf_append(&b, top[i].val.p, top[i].val.len);
+        if (is_model) {
+            model_sent = true;
+            model_off = b.len, model_len = vals[i].len;
+        }
+        buf_append(&b, vals[i].p, vals[i].len);
         buf_append(&b, ",", 1);
     }
     if (!model_sent) {
@@ -296,31 +345,39 @@ err_code gw_prompt_apply(prompt_server *ps, const gw_request *rq, const char *bo
             rc = ERR_INVAL;
             goto out;
         }
+        size_t ml = strlen(sp->model);
+        if (ml >= sizeof nrq.model) {
+            gw_error_set(e, 400, "invalid_request_error", NULL, "model", "the prompt's config.model is too long");
+            rc = ERR_INVAL;
+            goto out;
+        }
+        memcpy(nrq.model, sp->model, ml + 1);
         buf_append_str(&b, "\"model\":");
-        put_string(&b, sp->model, strlen(sp->model));
+        model_off = b.len;
+        put_string(&b, sp->model, ml);
+        model_len = b.len - model_off;
         buf_append(&b, ",", 1);
     }
     for (size_t i = 0; i < sp->nparams; i++) {
-        if (has_member(top, count, sp->params[i].key))
+        const served_param *pp = &sp->params[i];
+        if (has_member(keys, count, pp->key, strlen(pp->key)))
             continue; /* the client's value wins */
-        put_string(&b, sp->params[i].key, strlen(sp->params[i].key));
+        put_string(&b, pp->key, strlen(pp->key));
         buf_append(&b, ":", 1);
-        buf_append_str(&b, sp->params[i].json);
+        buf_append_str(&b, pp->json);
         buf_append(&b, ",", 1);
+        note_param(&nrq, pp);
     }
-    buf_append_str(&b, "\"messages\":[");
+    buf_append_str(&b, "\"messages\":");
+    msgs_off = b.len;
+    buf_append(&b, "[", 1);
     size_t nm = sp->type == PROMPT_CHAT ? sp->nmsgs : 1;
     char missing[32][128];
     size_t nmissing = 0;
     for (size_t i = 0; i < nm; i++) {
         buf_reset(&text);
-        char what[64];
-        if (sp->type == PROMPT_CHAT)
-            snprintf(what, sizeof what, "message %zu (%s)", i + 1, sp->msgs[i].role);
-        else
-            snprintf(what, sizeof what, "the template");
-        rc = render_into(sp->type == PROMPT_CHAT ? sp->msgs[i].content : sp->text, vars, &res, &text, what, missing,
-                         &nmissing, countof(missing), e);
+        rc = render_into(sp->type == PROMPT_CHAT ? sp->msgs[i].content : sp->text, vars, &res, &text, sp, i,
+                         missing, &nmissing, countof(missing), e);
         if (rc != ERR_OK)
             goto out;
         buf_append_str(&b, i ? ",{\"role\":" : "{\"role\":");
@@ -345,19 +402,19 @@ err_code gw_prompt_apply(prompt_server *ps, const gw_request *rq, const char *bo
         goto out;
     }
     /* the client's own messages after the prompt's */
-    jval msgs;
-    if (jscan_get(root, "messages", &msgs, NULL) && msgs.type == J_ARRAY) {
-        jscan_iter it;
-        jscan_iter_init(&it, msgs);
+    if (msgs.type == J_ARRAY) {
+        jscan_iter mi;
+        jscan_iter_init(&mi, msgs);
         jval k, m;
         bool first = nm == 0;
-        while (jscan_next(&it, &k, &m)) {
+        while (jscan_next(&mi, &k, &m)) {
             if (!first)
                 buf_append(&b, ",", 1);
             first = false;
             buf_append(&b, m.p, m.len);
         }
     }
+    size_t msgs_end = b.len + 1;
     if (buf_append_str(&b, "]}") != ERR_OK) {
         gw_error_set(e, 400, "invalid_request_error", "prompt_too_large", "prompt",
                      "the request with its rendered prompt is too large");
@@ -375,6 +432,14 @@ err_code gw_prompt_apply(prompt_server *ps, const gw_request *rq, const char *bo
     out->len = b.len;
     out->name = sp->name;
     out->version = sp->version;
+    nrq.body = out->body;
+    nrq.len = out->len;
+    nrq.root = NULL;
+    nrq.model_at = out->body + model_off;
+    nrq.model_len = model_len;
+    nrq.input_at = out->body + msgs_off;
+    nrq.input_len = msgs_end - msgs_off;
+    out->rq = nrq;
 out:
     buf_free(&b);
     buf_free(&text);

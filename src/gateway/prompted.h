@@ -14,11 +14,15 @@ typedef struct gw_prompted {
     size_t len;
     const char *name;             /* the prompt served (valid until the callback returns) */
     int version;
+    gw_request rq;                /* the request as the decoder would read the new body */
 } gw_prompted;
 
 /* Renders rq's prompt reference - or, when rq names none, bound (a
  * deployment's "name", "name@label" or "name:version"; NULL for none) -
- * into a new body. ERR_OK with out filled; otherwise e is an OpenAI error:
+ * into a new body, and out->rq describes it (the client's fields, with the
+ * model, messages span and the config's parameters; no second decode is
+ * needed: the client's members were validated, the rendered messages are
+ * built here). ERR_OK with out filled; otherwise e is an OpenAI error:
  * 400 for a bad reference, missing variables (all listed) or a template
  * error (line and column), 404 naming an unknown prompt, label or version,
  * 503 when ps is NULL. */

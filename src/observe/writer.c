@@ -88,7 +88,7 @@ typedef struct wbatch {
 } wbatch;
 
 struct trace_writer {
-    uint64_t last_trim_ns;           /* encoder thread only */
+    uint64_t last_trim_ns;           /* store thread only */
     bool busy_since_trim;
     ring *rings;
     int nrings;
@@ -355,10 +355,8 @@ static void *encoder_main(void *arg)
     for (;;) {
         bool stop = atomic_load_explicit(&w->stopping, memory_order_acquire);
         size_t n = drain(w, WRITER_BATCH);
-        if (n) {
+        if (n)
             hand_over(w, n);
-            w->busy_since_trim = true;
-        }
         log_drops(w, false);
         if (n == WRITER_BATCH)
             continue;
@@ -369,15 +367,6 @@ static void *encoder_main(void *arg)
         }
         atomic_store_explicit(&w->sleeping, true, memory_order_seq_cst);
         if (depth(w) == 0 && !atomic_load_explicit(&w->stopping, memory_order_seq_cst)) {
-            /* idle after a busy spell: give the freed records' memory back
-             * (glibc keeps it otherwise, and a burst that filled the queue
-             * would leave the process large) - at most every 5 s */
-            uint64_t now = trace_now_ns();
-            if (w->busy_since_trim && now - w->last_trim_ns > 5000000000ull) {
-                malloc_trim(0);
-                w->last_trim_ns = now;
-                w->busy_since_trim = false;
-            }
             if (w->efd >= 0) {
                 struct pollfd p = { .fd = w->efd, .events = POLLIN };
                 if (poll(&p, 1, WRITER_POLL_MS) > 0) {
@@ -536,6 +525,7 @@ static void *store_main(void *arg)
             gov_wait(w);
             write_batch(w, b);
             gov_charge(w);
+            w->busy_since_trim = true;
             pthread_mutex_lock(&w->mb_lock);
             if (!w->spare) {
                 w->spare = b;
@@ -543,10 +533,22 @@ static void *store_main(void *arg)
             }
             pthread_mutex_unlock(&w->mb_lock);
             free(b);
-        } else if (done)
+        } else if (done) {
             break;
-        else
+        } else {
             gov_wait(w); /* keeps the busy verdict fresh while there is nothing to write */
+            /* idle (a second with no batch) after a busy spell: give the
+             * freed records' memory back - glibc keeps it otherwise, and a
+             * burst that filled the queue would leave the process large.
+             * Here, not in the encoder: the records are freed by this
+             * thread, after the encoder has gone idle. At most every 5 s. */
+            uint64_t now = mono_ns();
+            if (w->busy_since_trim && now - w->last_trim_ns > 5000000000ull) {
+                malloc_trim(0);
+                w->last_trim_ns = now;
+                w->busy_since_trim = false;
+            }
+        }
         if (!done)
             purge_step(w);
     }

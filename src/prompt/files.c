@@ -40,6 +40,7 @@
 #include <unistd.h>
 #include <yaml.h>
 #include "core/buf.h"
+#include "core/jscan.h"
 #include "prompt/files.h"
 #include "prompt/template.h"
 
@@ -740,40 +741,6 @@ static bool ext_ok(const char *ext)
     return strcmp(ext, ".yaml") == 0 || strcmp(ext, ".yml") == 0 || strcmp(ext, ".md") == 0;
 }
 
-/* The offset of the first byte that is not valid UTF-8, or n. */
-static size_t utf8_bad(const char *s, size_t n)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    for (size_t i = 0; i < n;) {
-        unsigned c = p[i];
-        size_t k;
-        unsigned min;
-        if (c < 0x80) {
-            i++;
-            continue;
-        } else if ((c & 0xe0) == 0xc0) {
-            k = 1, min = 0x80, c &= 0x1f;
-        } else if ((c & 0xf0) == 0xe0) {
-            k = 2, min = 0x800, c &= 0x0f;
-        } else if ((c & 0xf8) == 0xf0) {
-            k = 3, min = 0x10000, c &= 0x07;
-        } else {
-            return i;
-        }
-        if (n - i <= k)
-            return i;
-        for (size_t j = 1; j <= k; j++) {
-            if ((p[i + j] & 0xc0) != 0x80)
-                return i;
-            c = (c << 6) | (p[i + j] & 0x3f);
-        }
-        if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
-            return i;
-        i += k + 1;
-    }
-    return n;
-}
-
 err_code prompt_file_parse(const char *path, const char *text, size_t len, prompt_file *out, prompt_file_error *e)
 {
     file_init(out);
@@ -792,7 +759,7 @@ err_code prompt_file_parse(const char *path, const char *text, size_t len, promp
     const char *nul = memchr(text, '\0', len);
     if (nul)
         return err_at(&s, (size_t)(nul - text), "the file contains a NUL byte");
-    size_t bad = utf8_bad(text, len);
+    size_t bad = jscan_utf8_prefix(text, len);
     if (bad < len)
         return err_at(&s, bad, "the file is not valid UTF-8");
     err_code r = ERR_OK;

@@ -37,6 +37,7 @@
 #include <time.h>
 #include "core/buf.h"
 #include "prompt/diff.h"
+#include "core/jscan.h"
 #include "prompt/registry.h"
 #include "prompt/template.h"
 #include "store/store.h"
@@ -55,29 +56,8 @@
 
 /* ---- errors ---- */
 
-static err_code fail(query_error *e, int status, const char *param, const char *code, const char *fmt, ...)
-    PRINTF_LIKE(5, 6);
 
-static err_code fail(query_error *e, int status, const char *param, const char *code, const char *fmt, ...)
-{
-    e->status = status;
-    snprintf(e->type, sizeof e->type, "%s", status >= 500 ? "server_error" : "invalid_request_error");
-    snprintf(e->code, sizeof e->code, "%s", code ? code : "");
-    snprintf(e->param, sizeof e->param, "%s", param ? param : "");
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(e->message, sizeof e->message, fmt, ap);
-    va_end(ap);
-    switch (status) {
-    case 400: return ERR_INVAL;
-    case 403: return ERR_DENIED;
-    case 404: return ERR_NOTFOUND;
-    case 409: return ERR_EXISTS;
-    default: return status == 500 && strcmp(e->code, "out_of_memory") == 0 ? ERR_NOMEM : ERR_STORE;
-    }
-}
-
-static err_code fail_nomem(query_error *e) { return fail(e, 500, NULL, "out_of_memory", "out of memory"); }
+static err_code fail_nomem(query_error *e) { return query_fail(e, 500, NULL, "out_of_memory", "out of memory"); }
 
 /* A failed SQLite call: 503 when the store is busy, else 500. */
 static err_code fail_db(query_error *e, sqlite3 *db, const char *what)
@@ -85,10 +65,10 @@ static err_code fail_db(query_error *e, sqlite3 *db, const char *what)
     int rc = db ? sqlite3_errcode(db) : SQLITE_ERROR;
     const char *msg = db ? sqlite3_errmsg(db) : "no connection";
     if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED)
-        return fail(e, 503, NULL, "store_busy", "the store is busy (%s); try again", what);
+        return query_fail(e, 503, NULL, "store_busy", "the store is busy (%s); try again", what);
     if (rc == SQLITE_NOMEM)
         return fail_nomem(e);
-    return fail(e, 500, NULL, "store_error", "store error while %s: %s", what, msg);
+    return query_fail(e, 500, NULL, "store_error", "store error while %s: %s", what, msg);
 }
 
 /* Puts "prefix: " in front of e->message (keeps what fits). */
@@ -118,39 +98,6 @@ static const char *shown(const char *s, char *out, size_t cap)
     return out;
 }
 
-static bool utf8_valid(const char *s, size_t n)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    size_t i = 0;
-    while (i < n) {
-        unsigned c = p[i];
-        size_t k;
-        unsigned min;
-        if (c < 0x80) {
-            i++;
-            continue;
-        } else if ((c & 0xe0) == 0xc0) {
-            k = 1, min = 0x80, c &= 0x1f;
-        } else if ((c & 0xf0) == 0xe0) {
-            k = 2, min = 0x800, c &= 0x0f;
-        } else if ((c & 0xf8) == 0xf0) {
-            k = 3, min = 0x10000, c &= 0x07;
-        } else {
-            return false;
-        }
-        if (n - i <= k)
-            return false;
-        for (size_t j = 1; j <= k; j++) {
-            if ((p[i + j] & 0xc0) != 0x80)
-                return false;
-            c = (c << 6) | (p[i + j] & 0x3f);
-        }
-        if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
-            return false;
-        i += k + 1;
-    }
-    return true;
-}
 
 /* ---- time ---- */
 
@@ -218,7 +165,7 @@ static err_code ensure_migrated(const char *url, query_error *e)
     store *s = NULL;
     char msg[512] = "";
     if (store_open(url, &s, msg, sizeof msg) != ERR_OK) {
-        r = fail(e, 503, NULL, "store_unavailable", "%s", msg[0] ? msg : "cannot open the store");
+        r = query_fail(e, 503, NULL, "store_unavailable", "%s", msg[0] ? msg : "cannot open the store");
         goto out;
     }
     store_close(s);
@@ -238,10 +185,10 @@ static err_code conn_get(const char *url, sqlite3 **out, query_error *e)
 {
     *out = NULL;
     if (!url || !*url)
-        return fail(e, 500, NULL, "store_error", "no store url");
+        return query_fail(e, 500, NULL, "store_error", "no store url");
     const char *path = url_path(url);
     if (!path || !*path)
-        return fail(e, 500, NULL, "store_error", "store url '%.200s' is not supported (use sqlite://PATH)", url);
+        return query_fail(e, 500, NULL, "store_error", "store url '%.200s' is not supported (use sqlite://PATH)", url);
     err_code r = ensure_migrated(url, e);
     if (r)
         return r;
@@ -258,7 +205,7 @@ static err_code conn_get(const char *url, sqlite3 **out, query_error *e)
     sqlite3 *db = NULL;
     int rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
     if (rc != SQLITE_OK) {
-        r = fail(e, 503, NULL, "store_unavailable", "cannot open the store %.200s: %s", path,
+        r = query_fail(e, 503, NULL, "store_unavailable", "cannot open the store %.200s: %s", path,
                  db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
         sqlite3_close(db);
         return r;
@@ -389,12 +336,12 @@ bool prompt_name_valid(const char *name, query_error *e)
 {
     char show[100];
     if (!name || !*name) {
-        fail(e, 400, "name", "invalid_prompt_name", "the prompt name is empty");
+        query_fail(e, 400, "name", "invalid_prompt_name", "the prompt name is empty");
         return false;
     }
     size_t n = strlen(name);
     if (n > PROMPT_NAME_MAX) {
-        fail(e, 400, "name", "invalid_prompt_name", "the prompt name '%s' is longer than %d bytes",
+        query_fail(e, 400, "name", "invalid_prompt_name", "the prompt name '%s' is longer than %d bytes",
              shown(name, show, sizeof show), PROMPT_NAME_MAX);
         return false;
     }
@@ -404,19 +351,19 @@ bool prompt_name_valid(const char *name, query_error *e)
             size_t len = i - seg;
             const char *s = name + seg;
             if (len == 0) {
-                fail(e, 400, "name", "invalid_prompt_name", "the prompt name '%s' has an empty segment",
+                query_fail(e, 400, "name", "invalid_prompt_name", "the prompt name '%s' has an empty segment",
                      shown(name, show, sizeof show));
                 return false;
             }
             if ((len == 1 && s[0] == '.') || (len == 2 && s[0] == '.' && s[1] == '.')) {
-                fail(e, 400, "name", "invalid_prompt_name", "the prompt name '%s' has a '%.*s' segment",
+                query_fail(e, 400, "name", "invalid_prompt_name", "the prompt name '%s' has a '%.*s' segment",
                      shown(name, show, sizeof show), (int)len, s);
                 return false;
             }
             if (i == n)
                 for (size_t k = 0; k < countof(reserved_words); k++)
                     if (strlen(reserved_words[k]) == len && memcmp(reserved_words[k], s, len) == 0) {
-                        fail(e, 400, "name", "invalid_prompt_name",
+                        query_fail(e, 400, "name", "invalid_prompt_name",
                              "the prompt name '%s' ends with '%s', a word the REST paths use after a name",
                              shown(name, show, sizeof show), reserved_words[k]);
                         return false;
@@ -427,11 +374,11 @@ bool prompt_name_valid(const char *name, query_error *e)
         unsigned char c = (unsigned char)name[i];
         if (!name_char(c)) {
             if (c >= 0x20 && c < 0x7f)
-                fail(e, 400, "name", "invalid_prompt_name",
+                query_fail(e, 400, "name", "invalid_prompt_name",
                      "the prompt name '%s' has the character '%c' (use A-Z a-z 0-9 . _ - and '/' between segments)",
                      shown(name, show, sizeof show), c);
             else
-                fail(e, 400, "name", "invalid_prompt_name",
+                query_fail(e, 400, "name", "invalid_prompt_name",
                      "the prompt name '%s' has the byte 0x%02x (use A-Z a-z 0-9 . _ - and '/' between segments)",
                      shown(name, show, sizeof show), c);
             return false;
@@ -444,12 +391,12 @@ bool prompt_label_valid(const char *label, query_error *e)
 {
     char show[100];
     if (!label || !*label) {
-        fail(e, 400, "label", "invalid_label", "the label is empty");
+        query_fail(e, 400, "label", "invalid_label", "the label is empty");
         return false;
     }
     size_t n = strlen(label);
     if (n > PROMPT_LABEL_MAX) {
-        fail(e, 400, "label", "invalid_label", "the label '%s' is longer than %d bytes", shown(label, show, sizeof show),
+        query_fail(e, 400, "label", "invalid_label", "the label '%s' is longer than %d bytes", shown(label, show, sizeof show),
              PROMPT_LABEL_MAX);
         return false;
     }
@@ -457,7 +404,7 @@ bool prompt_label_valid(const char *label, query_error *e)
         unsigned char c = (unsigned char)label[i];
         bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || (i > 0 && (c == '.' || c == '_' || c == '-'));
         if (!ok) {
-            fail(e, 400, "label", "invalid_label",
+            query_fail(e, 400, "label", "invalid_label",
                  "the label '%s' is not valid: labels are a-z 0-9 . _ - (starting with a letter or digit), at most %d",
                  shown(label, show, sizeof show), PROMPT_LABEL_MAX);
             return false;
@@ -471,12 +418,12 @@ bool prompt_ref_parse(const char *s, prompt_ref *ref, query_error *e)
     char show[100];
     memset(ref, 0, sizeof *ref);
     if (!s || !*s) {
-        fail(e, 400, "ref", "invalid_prompt_ref", "the prompt reference is empty (use NAME, NAME@LABEL or NAME:VERSION)");
+        query_fail(e, 400, "ref", "invalid_prompt_ref", "the prompt reference is empty (use NAME, NAME@LABEL or NAME:VERSION)");
         return false;
     }
     size_t n = strlen(s), cut = strcspn(s, "@:");
     if (cut > PROMPT_NAME_MAX) {
-        fail(e, 400, "ref", "invalid_prompt_ref", "the prompt name in '%s' is longer than %d bytes",
+        query_fail(e, 400, "ref", "invalid_prompt_ref", "the prompt name in '%s' is longer than %d bytes",
              shown(s, show, sizeof show), PROMPT_NAME_MAX);
         return false;
     }
@@ -490,7 +437,7 @@ bool prompt_ref_parse(const char *s, prompt_ref *ref, query_error *e)
     if (s[cut] == '@') {
         if (strlen(rest) > PROMPT_LABEL_MAX || !prompt_label_valid(rest, e)) {
             if (strlen(rest) > PROMPT_LABEL_MAX)
-                fail(e, 400, "ref", "invalid_prompt_ref", "the label in '%s' is longer than %d bytes",
+                query_fail(e, 400, "ref", "invalid_prompt_ref", "the label in '%s' is longer than %d bytes",
                      shown(s, show, sizeof show), PROMPT_LABEL_MAX);
             goto bad;
         }
@@ -506,7 +453,7 @@ bool prompt_ref_parse(const char *s, prompt_ref *ref, query_error *e)
             v = v * 10 + (*p - '0');
     }
     if (!ok || v < 1) {
-        fail(e, 400, "ref", "invalid_prompt_ref", "the version in '%s' is not a positive number",
+        query_fail(e, 400, "ref", "invalid_prompt_ref", "the version in '%s' is not a positive number",
              shown(s, show, sizeof show));
         goto bad;
     }
@@ -537,10 +484,10 @@ static err_code check_template(const char *src, size_t len, int idx, const char 
         return fail_nomem(e);
     if (idx > 0) {
         char show[100];
-        return fail(e, 400, "messages", "template_error", "template error in message %d (%s) at line %d, column %d: %s",
+        return query_fail(e, 400, "messages", "template_error", "template error in message %d (%s) at line %d, column %d: %s",
                     idx, shown(role, show, sizeof show), te.line, te.col, te.message);
     }
-    return fail(e, 400, "template", "template_error", "template error at line %d, column %d: %s", te.line, te.col,
+    return query_fail(e, 400, "template", "template_error", "template error at line %d, column %d: %s", te.line, te.col,
                 te.message);
 }
 
@@ -618,7 +565,7 @@ static err_code sha256_hex(const char *data, size_t len, char out[80], query_err
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int mdlen = 0;
     if (!EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL) || mdlen != 32)
-        return fail(e, 500, NULL, "store_error", "cannot compute the content hash (OpenSSL)");
+        return query_fail(e, 500, NULL, "store_error", "cannot compute the content hash (OpenSSL)");
     static const char hex[] = "0123456789abcdef";
     memcpy(out, "sha256:", 7);
     for (unsigned i = 0; i < 32; i++) {
@@ -654,9 +601,9 @@ static err_code check_text(const char *s, size_t max, const char *param, const c
         return ERR_OK;
     size_t n = strlen(s);
     if (n > max)
-        return fail(e, 400, param, "invalid_prompt", "the %s is longer than %zu bytes", what, max);
-    if (!utf8_valid(s, n))
-        return fail(e, 400, param, "invalid_prompt", "the %s is not valid UTF-8", what);
+        return query_fail(e, 400, param, "invalid_prompt", "the %s is longer than %zu bytes", what, max);
+    if (jscan_utf8_prefix(s, n) != n)
+        return query_fail(e, 400, param, "invalid_prompt", "the %s is not valid UTF-8", what);
     return ERR_OK;
 }
 
@@ -669,55 +616,55 @@ static err_code prepare(const prompt_input *in, prepared *p, query_error *e)
     json_t *tmpl = NULL, *config = NULL;
     err_code r = ERR_OK;
     if (!in)
-        return fail(e, 400, NULL, "invalid_prompt", "no prompt given");
+        return query_fail(e, 400, NULL, "invalid_prompt", "no prompt given");
     if (!prompt_name_valid(in->name, e))
         return ERR_INVAL;
     if ((r = check_text(in->message, COMMIT_MESSAGE_MAX, "message", "commit message", e)) ||
         (r = check_text(in->author, AUTHOR_MAX, "author", "author", e)))
         return r;
     if (in->nlabels > SAVE_LABELS_MAX)
-        return fail(e, 400, "labels", "invalid_label", "at most %d labels per save", SAVE_LABELS_MAX);
+        return query_fail(e, 400, "labels", "invalid_label", "at most %d labels per save", SAVE_LABELS_MAX);
     for (size_t i = 0; i < in->nlabels; i++) {
         if (!prompt_label_valid(in->labels[i], e))
             return ERR_INVAL;
         if (strcmp(in->labels[i], "latest") == 0)
-            return fail(e, 400, "labels", "invalid_label", "the label 'latest' always points at the newest version "
+            return query_fail(e, 400, "labels", "invalid_label", "the label 'latest' always points at the newest version "
                                                            "and cannot be set");
     }
     if (in->type == PROMPT_TEXT) {
         p->type = "text";
         if (!in->template)
-            return fail(e, 400, "template", "invalid_prompt", "a text prompt needs a template");
+            return query_fail(e, 400, "template", "invalid_prompt", "a text prompt needs a template");
         if (in->messages)
-            return fail(e, 400, "messages", "invalid_prompt", "a text prompt has a template, not messages");
+            return query_fail(e, 400, "messages", "invalid_prompt", "a text prompt has a template, not messages");
         size_t n = strlen(in->template);
         if (n > TEMPLATE_MAX)
-            return fail(e, 400, "template", "invalid_prompt", "the template is longer than %u bytes", TEMPLATE_MAX);
+            return query_fail(e, 400, "template", "invalid_prompt", "the template is longer than %u bytes", TEMPLATE_MAX);
         if ((r = check_template(in->template, n, 0, NULL, e)))
             return r;
         tmpl = json_stringn(in->template, n);
         if (!tmpl)
-            return fail(e, 400, "template", "invalid_prompt", "the template is not valid UTF-8");
+            return query_fail(e, 400, "template", "invalid_prompt", "the template is not valid UTF-8");
         p->stored = strdup(in->template);
     } else if (in->type == PROMPT_CHAT) {
         p->type = "chat";
         if (in->template)
-            return fail(e, 400, "template", "invalid_prompt", "a chat prompt has messages, not a template");
+            return query_fail(e, 400, "template", "invalid_prompt", "a chat prompt has messages, not a template");
         if (!json_is_array(in->messages) || json_array_size(in->messages) == 0)
-            return fail(e, 400, "messages", "invalid_prompt", "a chat prompt needs a non-empty array of messages");
+            return query_fail(e, 400, "messages", "invalid_prompt", "a chat prompt needs a non-empty array of messages");
         if (json_array_size(in->messages) > MESSAGES_MAX)
-            return fail(e, 400, "messages", "invalid_prompt", "a chat prompt has at most %d messages", MESSAGES_MAX);
+            return query_fail(e, 400, "messages", "invalid_prompt", "a chat prompt has at most %d messages", MESSAGES_MAX);
         size_t i;
         json_t *m;
         json_array_foreach(in->messages, i, m) {
             json_t *role = json_object_get(m, "role"), *content = json_object_get(m, "content");
             if (!json_is_object(m))
-                return fail(e, 400, "messages", "invalid_prompt", "message %zu is not an object", i + 1);
+                return query_fail(e, 400, "messages", "invalid_prompt", "message %zu is not an object", i + 1);
             if (!json_is_string(role) || json_string_length(role) == 0 || json_string_length(role) > ROLE_MAX)
-                return fail(e, 400, "messages", "invalid_prompt",
+                return query_fail(e, 400, "messages", "invalid_prompt",
                             "message %zu needs a \"role\" (a non-empty string of at most %d bytes)", i + 1, ROLE_MAX);
             if (!json_is_string(content))
-                return fail(e, 400, "messages", "invalid_prompt", "message %zu (%s) needs a string \"content\"", i + 1,
+                return query_fail(e, 400, "messages", "invalid_prompt", "message %zu (%s) needs a string \"content\"", i + 1,
                             json_string_value(role));
             if ((r = check_template(json_string_value(content), json_string_length(content), (int)i + 1,
                                     json_string_value(role), e)))
@@ -728,18 +675,18 @@ static err_code prepare(const prompt_input *in, prepared *p, query_error *e)
             return fail_nomem(e);
         p->stored = json_dumps(tmpl, JSON_COMPACT | JSON_REAL_PRECISION(15));
         if (p->stored && strlen(p->stored) > TEMPLATE_MAX) {
-            r = fail(e, 400, "messages", "invalid_prompt", "the messages are longer than %u bytes", TEMPLATE_MAX);
+            r = query_fail(e, 400, "messages", "invalid_prompt", "the messages are longer than %u bytes", TEMPLATE_MAX);
             goto out;
         }
     } else {
-        return fail(e, 400, "type", "invalid_prompt", "the prompt type must be text or chat");
+        return query_fail(e, 400, "type", "invalid_prompt", "the prompt type must be text or chat");
     }
     if (!p->stored) {
         r = fail_nomem(e);
         goto out;
     }
     if (in->config && !json_is_object(in->config)) {
-        r = fail(e, 400, "config", "invalid_prompt", "the config must be a JSON object");
+        r = query_fail(e, 400, "config", "invalid_prompt", "the config must be a JSON object");
         goto out;
     }
     config = in->config ? json_deep_copy(in->config) : json_object();
@@ -753,7 +700,7 @@ static err_code prepare(const prompt_input *in, prepared *p, query_error *e)
         goto out;
     }
     if (strlen(p->config) > CONFIG_MAX) {
-        r = fail(e, 400, "config", "invalid_prompt", "the config is longer than %u bytes as JSON", CONFIG_MAX);
+        r = query_fail(e, 400, "config", "invalid_prompt", "the config is longer than %u bytes as JSON", CONFIG_MAX);
         goto out;
     }
     r = content_hash(p->type, tmpl, config, p->hash, e);
@@ -792,7 +739,7 @@ static err_code put_content(json_t *o, const char *type, const char *tmpl, const
         json_t *msgs = json_loads(tmpl, JSON_DECODE_ANY, NULL);
         if (!json_is_array(msgs)) {
             json_decref(msgs);
-            return fail(e, 500, NULL, "store_error", "a stored chat prompt has messages that are not a JSON array");
+            return query_fail(e, 500, NULL, "store_error", "a stored chat prompt has messages that are not a JSON array");
         }
         json_object_set_new(o, "messages", msgs);
     } else {
@@ -823,7 +770,7 @@ static err_code version_json(sqlite3 *db, const char *name, int version, json_t 
         sqlite3_finalize(st);
         if (rc != SQLITE_DONE)
             return fail_db(e, db, "reading a version");
-        return fail(e, 404, "version", "version_not_found", "prompt '%s' has no version %d",
+        return query_fail(e, 404, "version", "version_not_found", "prompt '%s' has no version %d",
                     shown(name, show, sizeof show), version);
     }
     err_code r = ERR_OK;
@@ -877,7 +824,7 @@ static err_code prompt_row(sqlite3 *db, const char *name, int *latest, char type
     }
     sqlite3_finalize(st);
     if (rc == SQLITE_DONE)
-        return fail(e, 404, "name", "prompt_not_found", "prompt '%s' not found", shown(name, show, sizeof show));
+        return query_fail(e, 404, "name", "prompt_not_found", "prompt '%s' not found", shown(name, show, sizeof show));
     if (rc != SQLITE_ROW)
         return fail_db(e, db, "reading a prompt");
     return ERR_OK;
@@ -895,7 +842,7 @@ static err_code label_version(sqlite3 *db, const char *name, const char *label, 
         *version = sqlite3_column_int(st, 0);
     sqlite3_finalize(st);
     if (rc == SQLITE_DONE)
-        return fail(e, 404, "label", "label_not_found", "prompt '%s' has no label '%s'", shown(name, show, sizeof show),
+        return query_fail(e, 404, "label", "label_not_found", "prompt '%s' has no label '%s'", shown(name, show, sizeof show),
                     shown(label, show2, sizeof show2));
     if (rc != SQLITE_ROW)
         return fail_db(e, db, "reading a label");
@@ -908,9 +855,9 @@ static err_code resolve(sqlite3 *db, const prompt_ref *ref, int *version, query_
     if (!prompt_name_valid(ref->name, e))
         return ERR_INVAL;
     if (ref->label[0] && ref->version > 0)
-        return fail(e, 400, "ref", "invalid_prompt_ref", "give a label or a version, not both");
+        return query_fail(e, 400, "ref", "invalid_prompt_ref", "give a label or a version, not both");
     if (ref->version < 0)
-        return fail(e, 400, "version", "invalid_prompt_ref", "the version must be a positive number");
+        return query_fail(e, 400, "version", "invalid_prompt_ref", "the version must be a positive number");
     int latest = 0;
     err_code r = prompt_row(db, ref->name, &latest, NULL, e);
     if (r)
@@ -918,7 +865,7 @@ static err_code resolve(sqlite3 *db, const prompt_ref *ref, int *version, query_
     if (ref->version > 0) {
         char show[100];
         if (ref->version > latest)
-            return fail(e, 404, "version", "version_not_found", "prompt '%s' has no version %d",
+            return query_fail(e, 404, "version", "version_not_found", "prompt '%s' has no version %d",
                         shown(ref->name, show, sizeof show), ref->version);
         *version = ref->version;
         return ERR_OK;
@@ -989,7 +936,7 @@ static err_code apply(sqlite3 *db, const prepared *p, int64_t now, int *version,
     bool same = false;
     if (exists) {
         if (strcmp(type, p->type) != 0)
-            return fail(e, 409, "type", "type_changed",
+            return query_fail(e, 409, "type", "type_changed",
                         "prompt '%s' is a %s prompt; a %s prompt cannot replace it (use another name)",
                         shown(in->name, show, sizeof show), type, p->type);
         sqlite3_stmt *st = stmt(db, e, "SELECT hash FROM prompt_versions WHERE name=? AND version=?", "si", in->name,
@@ -1118,7 +1065,7 @@ static err_code check_duplicates(const prompt_input *in, size_t n, query_error *
         if (strcmp(in[idx[k - 1]].name, in[idx[k]].name) == 0) {
             const prompt_input *a = &in[idx[k - 1]], *b = &in[idx[k]];
             char show[100], s1[100], s2[100];
-            r = fail(e, 400, "name", "duplicate_prompt", "prompt '%s' is given twice (%s and %s)",
+            r = query_fail(e, 400, "name", "duplicate_prompt", "prompt '%s' is given twice (%s and %s)",
                      shown(a->name, show, sizeof show), a->source ? shown(a->source, s1, sizeof s1) : "input",
                      b->source ? shown(b->source, s2, sizeof s2) : "another input");
             break;
@@ -1131,9 +1078,9 @@ err_code prompt_save_many(const char *url, const prompt_input *in, size_t n, jso
 {
     *out = NULL;
     if (n > PUSH_MAX)
-        return fail(e, 400, "prompts", "invalid_prompt", "at most %d prompts in one push", PUSH_MAX);
+        return query_fail(e, 400, "prompts", "invalid_prompt", "at most %d prompts in one push", PUSH_MAX);
     if (n > 0 && !in)
-        return fail(e, 400, "prompts", "invalid_prompt", "no prompts given");
+        return query_fail(e, 400, "prompts", "invalid_prompt", "no prompts given");
     prepared *ps = calloc(n ? n : 1, sizeof *ps);
     json_t *res = json_array();
     sqlite3 *db = NULL;
@@ -1185,7 +1132,7 @@ err_code prompt_get(const char *url, const prompt_ref *ref, json_t **out, query_
 {
     *out = NULL;
     if (!ref)
-        return fail(e, 400, "ref", "invalid_prompt_ref", "no prompt reference given");
+        return query_fail(e, 400, "ref", "invalid_prompt_ref", "no prompt reference given");
     sqlite3 *db = NULL;
     err_code r;
     if ((r = conn_get(url, &db, e)) || (r = tx_begin(db, false, e)))
@@ -1207,7 +1154,7 @@ err_code prompt_list(const char *url, const char *prefix, json_t **out, query_er
     if (!prefix)
         prefix = "";
     if (strlen(prefix) > PROMPT_NAME_MAX)
-        return fail(e, 400, "prefix", "invalid_prompt_name", "the prefix is longer than %d bytes", PROMPT_NAME_MAX);
+        return query_fail(e, 400, "prefix", "invalid_prompt_name", "the prefix is longer than %d bytes", PROMPT_NAME_MAX);
     sqlite3 *db = NULL;
     sqlite3_stmt *st = NULL, *lst = NULL;
     json_t *arr = json_array();
@@ -1311,10 +1258,10 @@ static err_code check_move(const char *name, const char *label, bool admin, cons
     if (!prompt_name_valid(name, e) || !prompt_label_valid(label, e))
         return ERR_INVAL;
     if (strcmp(label, "latest") == 0)
-        return fail(e, 400, "label", "invalid_label",
+        return query_fail(e, 400, "label", "invalid_label",
                     "the label 'latest' always points at the newest version and cannot be moved");
     if (!admin && is_protected(label, protected_labels, nprotected))
-        return fail(e, 403, "label", "protected_label", "the label '%s' is protected: moving it needs the admin key",
+        return query_fail(e, 403, "label", "protected_label", "the label '%s' is protected: moving it needs the admin key",
                     label);
     return ERR_OK;
 }
@@ -1334,7 +1281,7 @@ err_code prompt_label_set(const char *url, const char *name, const char *label, 
     if (r)
         return r;
     if (version < 0)
-        return fail(e, 400, "version", "invalid_prompt_ref", "the version must be a positive number");
+        return query_fail(e, 400, "version", "invalid_prompt_ref", "the version must be a positive number");
     if (!who || !*who)
         who = "unknown";
     if ((r = check_text(who, AUTHOR_MAX, "who", "mover's name", e)))
@@ -1412,7 +1359,7 @@ err_code prompt_rollback(const char *url, const char *name, const char *label, c
     }
     if (target <= 0) {
         char show2[100];
-        r = fail(e, 409, "label", "nothing_to_roll_back",
+        r = query_fail(e, 409, "label", "nothing_to_roll_back",
                  "label '%s' of prompt '%s' has no earlier version to roll back to (it is at version %d)",
                  shown(label, show2, sizeof show2), shown(name, show, sizeof show), current);
         goto out;
@@ -1553,7 +1500,7 @@ err_code prompt_diff(const char *url, const prompt_ref *from, const prompt_ref *
 {
     *out = NULL;
     if (!from || !to)
-        return fail(e, 400, "ref", "invalid_prompt_ref", "a diff needs two references");
+        return query_fail(e, 400, "ref", "invalid_prompt_ref", "a diff needs two references");
     sqlite3 *db = NULL;
     json_t *a = NULL, *b = NULL;
     char *ca = NULL, *cb = NULL;
@@ -1585,7 +1532,7 @@ err_code prompt_diff(const char *url, const prompt_ref *from, const prompt_ref *
     if (!d)
         d = diff_unified(ca, strlen(ca), cb, strlen(cb), na, nb, 3, &dc, &cc);
     if (d) {
-        r = d == ERR_TOOBIG ? fail(e, 400, NULL, "diff_too_large", "the diff is larger than %u bytes", DIFF_OUT_MAX)
+        r = d == ERR_TOOBIG ? query_fail(e, 400, NULL, "diff_too_large", "the diff is larger than %u bytes", DIFF_OUT_MAX)
                             : fail_nomem(e);
         goto out;
     }

@@ -26,6 +26,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include "core/jscan.h"
 #include "prompt/template.h"
 
 enum { OP_TEXT, OP_VAR, OP_SECTION, OP_INVERTED, OP_END, OP_PARTIAL };
@@ -102,55 +103,6 @@ static void line_col(const char *src, size_t pos, int *line, int *col)
     *col = pos - ls + 1 > INT32_MAX ? INT32_MAX : (int)(pos - ls + 1);
 }
 
-/* Index of the first byte that is not part of valid UTF-8 (Unicode table
- * 3-7: no overlongs, surrogates or code points past U+10FFFF), or n. */
-static size_t utf8_check(const unsigned char *s, size_t n)
-{
-    size_t i = 0;
-    while (i < n) {
-        while (i + 8 <= n) {
-            uint64_t w;
-            memcpy(&w, s + i, 8);
-            if (w & 0x8080808080808080ull)
-                break;
-            i += 8;
-        }
-        if (i >= n)
-            break;
-        unsigned char c = s[i];
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        size_t need;
-        unsigned char lo = 0x80, hi = 0xbf;
-        if (c >= 0xc2 && c <= 0xdf)
-            need = 1;
-        else if (c >= 0xe0 && c <= 0xef) {
-            need = 2;
-            if (c == 0xe0)
-                lo = 0xa0;
-            else if (c == 0xed)
-                hi = 0x9f;
-        } else if (c >= 0xf0 && c <= 0xf4) {
-            need = 3;
-            if (c == 0xf0)
-                lo = 0x90;
-            else if (c == 0xf4)
-                hi = 0x8f;
-        } else
-            return i;
-        if (n - i <= need)
-            return i;
-        if (s[i + 1] < lo || s[i + 1] > hi)
-            return i;
-        for (size_t k = 2; k <= need; k++)
-            if ((s[i + k] & 0xc0) != 0x80)
-                return i;
-        i += need + 1;
-    }
-    return n;
-}
 
 /* Copies at most n-1 bytes of s[0..len) into out, NUL-terminated. */
 static void copy_trunc(char *out, size_t n, const char *s, size_t len)
@@ -499,7 +451,7 @@ err_code tpl_compile(const char *src, size_t len, tpl **out, tpl_error *e)
         snprintf(e->message, sizeof e->message, "template larger than %zu bytes", SRC_MAX);
         return ERR_TOOBIG;
     }
-    size_t bad = utf8_check((const unsigned char *)src, len);
+    size_t bad = jscan_utf8_prefix(src, len);
     if (bad < len)
         return cerr(&c, bad, "invalid UTF-8 (byte 0x%02x)", (unsigned char)src[bad]);
     buf_init(&c.pool, 4 * len + 64);

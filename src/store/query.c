@@ -41,10 +41,7 @@
 
 /* ---- errors ---- */
 
-static err_code fail(query_error *e, int status, const char *param, const char *code, const char *fmt, ...)
-    PRINTF_LIKE(5, 6);
-
-static err_code fail(query_error *e, int status, const char *param, const char *code, const char *fmt, ...)
+err_code query_fail(query_error *e, int status, const char *param, const char *code, const char *fmt, ...)
 {
     e->status = status;
     snprintf(e->type, sizeof e->type, "%s", status >= 500 ? "server_error" : "invalid_request_error");
@@ -56,9 +53,13 @@ static err_code fail(query_error *e, int status, const char *param, const char *
     va_end(ap);
     switch (status) {
     case 400: return ERR_INVAL;
+    case 403: return ERR_DENIED;
     case 404: return ERR_NOTFOUND;
     case 409: return ERR_EXISTS;
-    default: return ERR_STORE;
+    default:
+        if (status == 500 && strcmp(e->code, "out_of_memory") == 0)
+            return ERR_NOMEM;
+        return status >= 500 ? ERR_STORE : ERR_INVAL;
     }
 }
 
@@ -69,11 +70,11 @@ static err_code fail_db(query_error *e, sqlite3 *db, const char *what)
     int rc = db ? sqlite3_errcode(db) : SQLITE_ERROR;
     const char *msg = db ? sqlite3_errmsg(db) : "no connection";
     if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED)
-        return fail(e, 503, NULL, "store_busy", "the store is busy (%s); try again", what);
+        return query_fail(e, 503, NULL, "store_busy", "the store is busy (%s); try again", what);
     if (strstr(msg, "no such table") || strstr(msg, "no such column"))
-        return fail(e, 503, NULL, "store_not_migrated",
+        return query_fail(e, 503, NULL, "store_not_migrated",
                     "the store has no trace tables yet (%s); start the gateway or run `genaiops migrate`", msg);
-    return fail(e, 500, NULL, "store_error", "store error while %s: %s", what, msg);
+    return query_fail(e, 500, NULL, "store_error", "store error while %s: %s", what, msg);
 }
 
 json_t *query_error_json(const query_error *e)
@@ -118,12 +119,12 @@ static err_code conn_get(const char *url, bool rw, sqlite3 **out, query_error *e
     pthread_mutex_unlock(&pool_mu);
     const char *path = url_path(url);
     if (!path || !*path)
-        return fail(e, 500, NULL, "store_error", "store url '%s' is not supported (use sqlite://PATH)", url);
+        return query_fail(e, 500, NULL, "store_error", "store url '%s' is not supported (use sqlite://PATH)", url);
     sqlite3 *db = NULL;
     int flags = (rw ? SQLITE_OPEN_READWRITE : SQLITE_OPEN_READONLY) | SQLITE_OPEN_NOMUTEX;
     int rc = sqlite3_open_v2(path, &db, flags, NULL);
     if (rc != SQLITE_OK) {
-        err_code r = fail(e, 503, NULL, "store_unavailable", "cannot open the store %s: %s", path,
+        err_code r = query_fail(e, 503, NULL, "store_unavailable", "cannot open the store %s: %s", path,
                           db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
         sqlite3_close(db);
         return r;
@@ -401,27 +402,27 @@ err_code query_filter_set(query_filter *f, const char *name, sv v, query_error *
         if (!strcmp(filter_defs[i].name, name))
             d = &filter_defs[i];
     if (!d)
-        return fail(e, 400, name, "invalid_filter",
+        return query_fail(e, 400, name, "invalid_filter",
                     "unknown filter '%.40s' (known: from, to, model, provider, status, deployment, key, "
                     "min_latency_ms, min_cost, q, limit, cursor)",
                     name);
     if (v.len == 0)
         return ERR_OK; /* an empty value leaves the filter out */
     if (memchr(v.p, '\0', v.len))
-        return fail(e, 400, name, "invalid_filter", "'%s' contains a NUL byte", name);
+        return query_fail(e, 400, name, "invalid_filter", "'%s' contains a NUL byte", name);
     long n;
     int64_t ns;
     switch (d->kind) {
     case F_TEXT:
         if (v.len > QUERY_TEXT_MAX)
-            return fail(e, 400, name, "invalid_filter", "'%s' is longer than %d bytes", name, QUERY_TEXT_MAX);
+            return query_fail(e, 400, name, "invalid_filter", "'%s' is longer than %d bytes", name, QUERY_TEXT_MAX);
         memcpy((char *)f + d->off, v.p, v.len);
         ((char *)f + d->off)[v.len] = '\0';
         return ERR_OK;
     case F_FROM:
     case F_TO:
         if (!query_parse_time(v, &ns))
-            return fail(e, 400, name, "invalid_filter",
+            return query_fail(e, 400, name, "invalid_filter",
                         "'%s' must be unix milliseconds or an RFC 3339 time (2024-11-21T09:30:00Z)", name);
         if (d->kind == F_FROM) {
             f->has_from = true;
@@ -440,26 +441,26 @@ err_code query_filter_set(query_filter *f, const char *name, sv v, query_error *
             f->status_mode = QSTATUS_EXACT;
             f->status = (int)n;
         } else
-            return fail(e, 400, name, "invalid_filter", "'status' must be an HTTP status (100-599), 'ok' or 'error'");
+            return query_fail(e, 400, name, "invalid_filter", "'status' must be an HTTP status (100-599), 'ok' or 'error'");
         return ERR_OK;
     case F_LATENCY:
         if (!parse_double(v, &f->min_latency_ms))
-            return fail(e, 400, name, "invalid_filter", "'min_latency_ms' must be a number >= 0");
+            return query_fail(e, 400, name, "invalid_filter", "'min_latency_ms' must be a number >= 0");
         f->has_min_latency = true;
         return ERR_OK;
     case F_COST:
         if (!parse_double(v, &f->min_cost))
-            return fail(e, 400, name, "invalid_filter", "'min_cost' must be a number >= 0 (USD)");
+            return query_fail(e, 400, name, "invalid_filter", "'min_cost' must be a number >= 0 (USD)");
         f->has_min_cost = true;
         return ERR_OK;
     case F_LIMIT:
         if (!parse_int(v, 1, QUERY_LIMIT_MAX, &n))
-            return fail(e, 400, name, "invalid_filter", "'limit' must be an integer from 1 to %d", QUERY_LIMIT_MAX);
+            return query_fail(e, 400, name, "invalid_filter", "'limit' must be an integer from 1 to %d", QUERY_LIMIT_MAX);
         f->limit = (int)n;
         return ERR_OK;
     case F_CURSOR:
         if (!query_cursor_decode(v, &f->cursor_start_ns, f->cursor_id))
-            return fail(e, 400, name, "invalid_filter", "'cursor' is not a cursor this API returned");
+            return query_fail(e, 400, name, "invalid_filter", "'cursor' is not a cursor this API returned");
         f->has_cursor = true;
         return ERR_OK;
     }
@@ -504,18 +505,18 @@ err_code query_filter_parse(query_filter *f, sv query, query_error *e)
             for (size_t m = 0; m < k; m++)
                 shown[m] = rawname.p[m] >= 0x20 && rawname.p[m] < 0x7f ? rawname.p[m] : '?';
             shown[k] = '\0';
-            return fail(e, 400, shown, "invalid_filter", "unknown or malformed filter name '%s'", shown);
+            return query_fail(e, 400, shown, "invalid_filter", "unknown or malformed filter name '%s'", shown);
         }
         size_t vlen = http_url_decode(val, sizeof val, rawval);
         if (vlen == (size_t)-1)
-            return fail(e, 400, name, "invalid_filter", "the value of '%.32s' is malformed or too long", name);
+            return query_fail(e, 400, name, "invalid_filter", "the value of '%.32s' is malformed or too long", name);
         err_code r = query_filter_set(f, name, sv_make(val, vlen), e);
         if (r != ERR_OK)
             return r;
         for (size_t k = 0; k < countof(filter_defs); k++)
             if (!strcmp(filter_defs[k].name, name)) {
                 if (seen & (1u << k))
-                    return fail(e, 400, name, "invalid_filter", "'%s' is given more than once", name);
+                    return query_fail(e, 400, name, "invalid_filter", "'%s' is given more than once", name);
                 seen |= 1u << k;
             }
     }
@@ -748,7 +749,7 @@ err_code query_traces_list(const char *store_url, const query_filter *f, json_t 
     buf_printf(&sql, "SELECT %s FROM traces", summary_cols);
     if (where_clause(f, &sql) != ERR_OK || buf_printf(&sql, " ORDER BY start_ns DESC, trace_id DESC LIMIT %d", limit + 1)) {
         buf_free(&sql);
-        return fail(e, 500, NULL, "store_error", "query too long");
+        return query_fail(e, 500, NULL, "store_error", "query too long");
     }
     sqlite3 *db = NULL;
     err_code r = conn_get(store_url, false, &db, e);
@@ -781,7 +782,7 @@ err_code query_traces_list(const char *store_url, const query_filter *f, json_t 
     }
     sqlite3_progress_handler(db, 0, NULL, NULL);
     if (rc == SQLITE_INTERRUPT) {
-        r = fail(e, 503, NULL, "search_timeout",
+        r = query_fail(e, 503, NULL, "search_timeout",
                  "the search took longer than %ld ms; narrow it (from/to, model, provider ...)", timeout_ms);
         goto out;
     }
@@ -803,7 +804,7 @@ out:
     json_decref(data);
     buf_free(&sql);
     if (r == ERR_OK && !*out)
-        r = fail(e, 500, NULL, "store_error", "out of memory");
+        r = query_fail(e, 500, NULL, "store_error", "out of memory");
     return r;
 }
 
@@ -867,7 +868,7 @@ err_code query_trace_get(const char *store_url, sv id, json_t **out, query_error
     *out = NULL;
     char tid[33];
     if (!norm_trace_id(id, tid))
-        return fail(e, 404, "id", "trace_not_found", "no trace with id '%.*s' (trace ids are 32 hex digits)",
+        return query_fail(e, 404, "id", "trace_not_found", "no trace with id '%.*s' (trace ids are 32 hex digits)",
                     (int)MIN(id.len, 64), id.p);
     sqlite3 *db = NULL;
     err_code r = conn_get(store_url, false, &db, e);
@@ -885,7 +886,7 @@ err_code query_trace_get(const char *store_url, sv id, json_t **out, query_error
     sqlite3_bind_text(st, 1, tid, -1, SQLITE_STATIC);
     rc = sqlite3_step(st);
     if (rc == SQLITE_DONE) {
-        r = fail(e, 404, "id", "trace_not_found", "no trace with id '%s'", tid);
+        r = query_fail(e, 404, "id", "trace_not_found", "no trace with id '%s'", tid);
         goto out;
     }
     if (rc != SQLITE_ROW) {
@@ -954,11 +955,11 @@ static err_code body_object(const char *body, size_t len, const char *const *all
     json_error_t je;
     json_t *o = json_loadb(body ? body : "", len, JSON_REJECT_DUPLICATES, &je);
     if (!o)
-        return fail(e, 400, NULL, "invalid_json", "the body is not valid JSON: %s at line %d, column %d", je.text,
+        return query_fail(e, 400, NULL, "invalid_json", "the body is not valid JSON: %s at line %d, column %d", je.text,
                     je.line, je.column);
     if (!json_is_object(o)) {
         json_decref(o);
-        return fail(e, 400, NULL, "invalid_json", "the body must be a JSON object");
+        return query_fail(e, 400, NULL, "invalid_json", "the body must be a JSON object");
     }
     const char *k;
     json_t *v;
@@ -970,7 +971,7 @@ static err_code body_object(const char *body, size_t len, const char *const *all
             char name[32];
             snprintf(name, sizeof name, "%s", k);
             json_decref(o);
-            return fail(e, 400, name, "unknown_parameter", "unknown field '%s'", name);
+            return query_fail(e, 400, name, "unknown_parameter", "unknown field '%s'", name);
         }
     }
     *out = o;
@@ -986,17 +987,17 @@ static err_code str_field(json_t *o, const char *name, bool required, size_t max
     *out = NULL;
     if (!v || json_is_null(v)) {
         if (required)
-            return fail(e, 400, name, "missing_parameter", "'%s' is required", name);
+            return query_fail(e, 400, name, "missing_parameter", "'%s' is required", name);
         return ERR_OK;
     }
     if (!json_is_string(v))
-        return fail(e, 400, name, "invalid_type", "'%s' must be a string", name);
+        return query_fail(e, 400, name, "invalid_type", "'%s' must be a string", name);
     size_t n = json_string_length(v);
     const char *s = json_string_value(v);
     if (n == 0 || n > max)
-        return fail(e, 400, name, "invalid_value", "'%s' must be 1 to %zu bytes long", name, max);
+        return query_fail(e, 400, name, "invalid_value", "'%s' must be 1 to %zu bytes long", name, max);
     if (strlen(s) != n)
-        return fail(e, 400, name, "invalid_value", "'%s' contains a NUL character", name);
+        return query_fail(e, 400, name, "invalid_value", "'%s' contains a NUL character", name);
     *out = s;
     return ERR_OK;
 }
@@ -1060,18 +1061,18 @@ static err_code check_config(sqlite3 *db, const char *name, const char **type, d
     if (!strcmp(ctype, "boolean") && !strcmp(*type, "numeric") && !type_given && (*num == 0 || *num == 1))
         *type = "boolean";
     if (strcmp(ctype, *type) != 0) {
-        r = fail(e, 400, "value", "invalid_value", "score '%.64s' is %s by its config; a %s value was given", name,
+        r = query_fail(e, 400, "value", "invalid_value", "score '%.64s' is %s by its config; a %s value was given", name,
                  ctype, *type);
         goto out;
     }
     if (!strcmp(ctype, "numeric")) {
         if (sqlite3_column_type(st, 1) != SQLITE_NULL && *num < sqlite3_column_double(st, 1)) {
-            r = fail(e, 400, "value", "invalid_value", "score '%.64s' must be >= %g (its config's min_value)", name,
+            r = query_fail(e, 400, "value", "invalid_value", "score '%.64s' must be >= %g (its config's min_value)", name,
                      sqlite3_column_double(st, 1));
             goto out;
         }
         if (sqlite3_column_type(st, 2) != SQLITE_NULL && *num > sqlite3_column_double(st, 2)) {
-            r = fail(e, 400, "value", "invalid_value", "score '%.64s' must be <= %g (its config's max_value)", name,
+            r = query_fail(e, 400, "value", "invalid_value", "score '%.64s' must be <= %g (its config's max_value)", name,
                      sqlite3_column_double(st, 2));
             goto out;
         }
@@ -1084,7 +1085,7 @@ static err_code check_config(sqlite3 *db, const char *name, const char **type, d
         json_array_foreach(a, i, c) found |= json_is_string(c) && !strcmp(json_string_value(c), str);
         json_decref(a);
         if (!found) {
-            r = fail(e, 400, "value", "invalid_value", "'%.64s' is not one of the categories of score '%.64s' (%.80s)",
+            r = query_fail(e, 400, "value", "invalid_value", "'%.64s' is not one of the categories of score '%.64s' (%.80s)",
                      str, name, cats ? cats : "[]");
             goto out;
         }
@@ -1113,27 +1114,27 @@ err_code query_score_add(const char *store_url, const char *body, size_t len, js
         (r = str_field(o, "source", false, 16, &source, e)))
         goto out;
     if (!norm_trace_id(sv_from(tid_s), tid)) {
-        r = fail(e, 400, "trace_id", "invalid_value", "'trace_id' must be 32 hex digits");
+        r = query_fail(e, 400, "trace_id", "invalid_value", "'trace_id' must be 32 hex digits");
         goto out;
     }
     if (!printable_name(name)) {
-        r = fail(e, 400, "name", "invalid_value", "'name' must not contain control characters");
+        r = query_fail(e, 400, "name", "invalid_value", "'name' must not contain control characters");
         goto out;
     }
     if (type && !one_of(type, data_types, countof(data_types))) {
-        r = fail(e, 400, "data_type", "invalid_value", "'data_type' must be numeric, categorical or boolean");
+        r = query_fail(e, 400, "data_type", "invalid_value", "'data_type' must be numeric, categorical or boolean");
         goto out;
     }
     if (!source)
         source = "human";
     else if (!one_of(source, sources, countof(sources))) {
-        r = fail(e, 400, "source", "invalid_value", "'source' must be human, model or code");
+        r = query_fail(e, 400, "source", "invalid_value", "'source' must be human, model or code");
         goto out;
     }
     bool type_given = type != NULL;
     json_t *v = json_object_get(o, "value");
     if (!v || json_is_null(v)) {
-        r = fail(e, 400, "value", "missing_parameter", "'value' is required");
+        r = query_fail(e, 400, "value", "missing_parameter", "'value' is required");
         goto out;
     }
     if (json_is_boolean(v)) {
@@ -1150,14 +1151,14 @@ err_code query_score_add(const char *store_url, const char *body, size_t len, js
         if (!type)
             type = "categorical";
     } else {
-        r = fail(e, 400, "value", "invalid_type", "'value' must be a number, a string or a boolean");
+        r = query_fail(e, 400, "value", "invalid_type", "'value' must be a number, a string or a boolean");
         goto out;
     }
     bool fits = !strcmp(type, "categorical") ? str != NULL
                 : !strcmp(type, "numeric")   ? json_is_number(v)
                                              : json_is_boolean(v) || (json_is_number(v) && (num == 0 || num == 1));
     if (!fits) {
-        r = fail(e, 400, "value", "invalid_type", "the value does not fit data_type '%s'%s", type,
+        r = query_fail(e, 400, "value", "invalid_type", "the value does not fit data_type '%s'%s", type,
                  !strcmp(type, "boolean") ? " (true, false, 1 or 0)" : "");
         goto out;
     }
@@ -1178,7 +1179,7 @@ err_code query_score_add(const char *store_url, const char *body, size_t len, js
     sqlite3_finalize(st);
     st = NULL;
     if (rc == SQLITE_DONE) {
-        r = fail(e, 404, "trace_id", "trace_not_found", "no trace with id '%s'", tid);
+        r = query_fail(e, 404, "trace_id", "trace_not_found", "no trace with id '%s'", tid);
         goto rollback;
     }
     if (rc != SQLITE_ROW) {
@@ -1218,7 +1219,7 @@ err_code query_score_add(const char *store_url, const char *body, size_t len, js
                      "data_type", type, "value", val, "comment", comment, "source", source, "created_ns",
                      (json_int_t)created, "created_time", t);
     if (!*out)
-        r = fail(e, 500, NULL, "store_error", "out of memory");
+        r = query_fail(e, 500, NULL, "store_error", "out of memory");
     goto out;
 rollback:
     sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
@@ -1236,7 +1237,7 @@ static err_code opt_number(json_t *o, const char *name, bool *has, double *v, qu
     if (!x || json_is_null(x))
         return ERR_OK;
     if (!json_is_number(x))
-        return fail(e, 400, name, "invalid_type", "'%s' must be a number", name);
+        return query_fail(e, 400, name, "invalid_type", "'%s' must be a number", name);
     *has = true;
     *v = json_number_value(x);
     return ERR_OK;
@@ -1262,32 +1263,32 @@ err_code query_score_config_create(const char *store_url, const char *body, size
         (r = opt_number(o, "min_value", &has_min, &mn, e)) || (r = opt_number(o, "max_value", &has_max, &mx, e)))
         goto out;
     if (!printable_name(name)) {
-        r = fail(e, 400, "name", "invalid_value", "'name' must not contain control characters");
+        r = query_fail(e, 400, "name", "invalid_value", "'name' must not contain control characters");
         goto out;
     }
     if (!one_of(type, data_types, countof(data_types))) {
-        r = fail(e, 400, "data_type", "invalid_value", "'data_type' must be numeric, categorical or boolean");
+        r = query_fail(e, 400, "data_type", "invalid_value", "'data_type' must be numeric, categorical or boolean");
         goto out;
     }
     bool numeric = !strcmp(type, "numeric"), categorical = !strcmp(type, "categorical");
     if (!numeric && (has_min || has_max)) {
-        r = fail(e, 400, has_min ? "min_value" : "max_value", "invalid_value", "only numeric scores have min_value and max_value");
+        r = query_fail(e, 400, has_min ? "min_value" : "max_value", "invalid_value", "only numeric scores have min_value and max_value");
         goto out;
     }
     if (has_min && has_max && mn > mx) {
-        r = fail(e, 400, "min_value", "invalid_value", "min_value (%g) is greater than max_value (%g)", mn, mx);
+        r = query_fail(e, 400, "min_value", "invalid_value", "min_value (%g) is greater than max_value (%g)", mn, mx);
         goto out;
     }
     json_t *cats = json_object_get(o, "categories");
     if (cats && json_is_null(cats))
         cats = NULL;
     if (!categorical && cats) {
-        r = fail(e, 400, "categories", "invalid_value", "only categorical scores have categories");
+        r = query_fail(e, 400, "categories", "invalid_value", "only categorical scores have categories");
         goto out;
     }
     if (categorical) {
         if (!json_is_array(cats) || json_array_size(cats) == 0 || json_array_size(cats) > CONFIG_CATEGORIES_MAX) {
-            r = fail(e, 400, "categories", "invalid_value", "a categorical score needs 'categories': 1 to %d strings",
+            r = query_fail(e, 400, "categories", "invalid_value", "a categorical score needs 'categories': 1 to %d strings",
                      CONFIG_CATEGORIES_MAX);
             goto out;
         }
@@ -1296,12 +1297,12 @@ err_code query_score_config_create(const char *store_url, const char *body, size
         json_array_foreach(cats, i, c) {
             size_t n = json_is_string(c) ? json_string_length(c) : 0;
             if (n == 0 || n > SCORE_STR_MAX || strlen(json_string_value(c)) != n) {
-                r = fail(e, 400, "categories", "invalid_value", "categories[%zu] must be a non-empty string", i);
+                r = query_fail(e, 400, "categories", "invalid_value", "categories[%zu] must be a non-empty string", i);
                 goto out;
             }
             for (j = 0; j < i; j++)
                 if (json_equal(c, json_array_get(cats, j))) {
-                    r = fail(e, 400, "categories", "invalid_value", "category '%.64s' is listed twice",
+                    r = query_fail(e, 400, "categories", "invalid_value", "category '%.64s' is listed twice",
                              json_string_value(c));
                     goto out;
                 }
@@ -1331,7 +1332,7 @@ err_code query_score_config_create(const char *store_url, const char *body, size
     sqlite3_bind_int64(st, 7, created);
     int rc = sqlite3_step(st);
     if (rc == SQLITE_CONSTRAINT) {
-        r = fail(e, 409, "name", "score_config_exists", "a score config named '%.64s' exists already", name);
+        r = query_fail(e, 409, "name", "score_config_exists", "a score config named '%.64s' exists already", name);
         goto out;
     }
     if (rc != SQLITE_DONE) {
@@ -1347,7 +1348,7 @@ err_code query_score_config_create(const char *store_url, const char *body, size
     if (*out && !categorical)
         json_object_set_new(*out, "categories", json_null());
     if (!*out)
-        r = fail(e, 500, NULL, "store_error", "out of memory");
+        r = query_fail(e, 500, NULL, "store_error", "out of memory");
 out:
     sqlite3_finalize(st);
     conn_put(store_url, true, db);

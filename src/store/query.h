@@ -100,6 +100,13 @@ err_code query_score_configs_list(const char *store_url, json_t **out, query_err
 
 /* An OpenAI-shaped error body {"error":{"message","type","param","code"}}. */
 json_t *query_error_json(const query_error *e);
+/* Fills e (status, type from the status, code, param, the formatted
+ * message) and returns the err_code that goes with the status: 400 ->
+ * ERR_INVAL, 403 -> ERR_DENIED, 404 -> ERR_NOTFOUND, 409 -> ERR_EXISTS,
+ * 500 "out_of_memory" -> ERR_NOMEM, other 5xx -> ERR_STORE, other 4xx ->
+ * ERR_INVAL. For the query, registry and API modules alike. */
+err_code query_fail(query_error *e, int status, const char *param, const char *code, const char *fmt, ...)
+    PRINTF_LIKE(5, 6);
 /* Closes the pooled connections (at exit; later calls reopen them). */
 void query_shutdown(void);
 
