@@ -105,13 +105,13 @@ static void merge_missing(const char *list, char names[][128], size_t *n, size_t
 /* Renders t into out. A template whose only problem is missing variables
  * adds them to *missing (the caller reports them all at the end) and
  * returns ERR_OK; other errors fill e. */
-static err_code render_into(const tpl *t, const json_t *vars, served_resolver *res, buf *out,
+static err_code render_into(const tpl *t, jval vars, served_resolver *res, buf *out,
                             const served_prompt *sp, size_t msg, char missing[][128], size_t *nmissing, size_t cap,
                             gw_error *e)
 {
     tpl_error te;
     tpl_opts o = { .resolve = served_resolve, .ud = res };
-    err_code rc = tpl_render(t, vars, &o, out, &te);
+    err_code rc = tpl_render_text(t, vars, &o, out, &te);
     if (rc == ERR_OK)
         return ERR_OK;
     if (te.missing[0]) {
@@ -287,11 +287,8 @@ err_code gw_prompt_apply(prompt_server *ps, const gw_request *rq, const char *bo
         ref_error(e, why, name, nlen, label, version);
         return ERR_NOTFOUND;
     }
-    json_t *vars = has_vars ? json_loadb(vars_span.p, vars_span.len, 0, NULL) : NULL;
-    if (has_vars && !vars) {
-        gw_error_set(e, 503, "api_error", NULL, NULL, "out of memory reading the prompt's variables");
-        return ERR_NOMEM;
-    }
+    /* the variables are read in place from the validated request bytes */
+    jval vars = has_vars ? vars_span : (jval){ J_NULL, "null", 4 };
     /* the client's top-level members (the body was validated by the decoder) */
     jval keys[MAX_TOP], vals[MAX_TOP];
     size_t count = 0;
@@ -305,7 +302,6 @@ err_code gw_prompt_apply(prompt_server *ps, const gw_request *rq, const char *bo
     }
     jval extra_k, extra_v;
     if (count == MAX_TOP && jscan_next(&it, &extra_k, &extra_v)) {
-        json_decref(vars);
         gw_error_set(e, 400, "invalid_request_error", NULL, NULL,
                      "a request naming a prompt may have at most %d top-level members", MAX_TOP);
         return ERR_INVAL;
@@ -443,6 +439,5 @@ err_code gw_prompt_apply(prompt_server *ps, const gw_request *rq, const char *bo
 out:
     buf_free(&b);
     buf_free(&text);
-    json_decref(vars);
     return rc;
 }

@@ -488,6 +488,18 @@ void tpl_free(tpl *t) { free(t); }
 
 /* ---- rendering ------------------------------------------------------------ */
 
+/* A context value: a jansson value (j), or a value in JSON text (v, when
+ * j is NULL and v.type is not J_NONE) for tpl_render_text. */
+typedef struct cval {
+    const json_t *j;
+    jval v;
+} cval;
+
+static bool cv_some(cval c) { return c.j || c.v.type != J_NONE; }
+static cval cv_json(const json_t *j) { return (cval){ j, { J_NONE, NULL, 0 } }; }
+static cval cv_text(jval v) { return (cval){ NULL, v }; }
+static const cval cv_none = { NULL, { J_NONE, NULL, 0 } };
+
 typedef struct rstate {
     const tpl_opts *opts;
     buf *out;
@@ -496,7 +508,7 @@ typedef struct rstate {
     bool quiet;                      /* a variable is missing: walk on without writing */
     uint32_t steps;
     size_t nctx;
-    const json_t *ctx[CTX_MAX];
+    cval ctx[CTX_MAX];
     size_t depth;                    /* partials entered */
     sv chain[TPL_MAX_DEPTH];         /* their names, outermost first */
     size_t ibase, nindent;           /* indentation in effect: indent[ibase..nindent) */
@@ -649,8 +661,32 @@ static void join_names(char *out, size_t cap, const char *prefix, const char *se
     }
 }
 
-static bool truthy(const json_t *v)
+static bool truthy(cval c)
 {
+    if (!c.j) {
+        switch (c.v.type) {
+        case J_NONE:
+        case J_NULL:
+        case J_FALSE: return false;
+        case J_STRING: return c.v.len > 2;
+        case J_NUMBER: {
+            char tmp[64];
+            if (c.v.len >= sizeof tmp)
+                return true;
+            memcpy(tmp, c.v.p, c.v.len);
+            tmp[c.v.len] = '\0';
+            return strtod(tmp, NULL) != 0.0;
+        }
+        case J_ARRAY: {
+            jscan_iter it;
+            jscan_iter_init(&it, c.v);
+            jval k, x;
+            return jscan_next(&it, &k, &x);
+        }
+        default: return true;
+        }
+    }
+    const json_t *v = c.j;
     switch (json_typeof(v)) {
     case JSON_NULL:
     case JSON_FALSE: return false;
@@ -662,21 +698,59 @@ static bool truthy(const json_t *v)
     }
 }
 
+/* A member of a JSON-text object by name (raw key bytes; a key with
+ * escapes is compared after unescaping). */
+static bool text_member(jval obj, const char *name, size_t len, jval *out)
+{
+    jscan_iter it;
+    jscan_iter_init(&it, obj);
+    jval k, x;
+    while (jscan_next(&it, &k, &x)) {
+        if (k.len < 2)
+            continue;
+        if (!memchr(k.p + 1, '\\', k.len - 2)) {
+            if (k.len - 2 == len && memcmp(k.p + 1, name, len) == 0) {
+                *out = x;
+                return true;
+            }
+        } else {
+            char tmp[256];
+            size_t tl;
+            if (jscan_string(k, tmp, sizeof tmp, &tl) && tl == len && memcmp(tmp, name, len) == 0) {
+                *out = x;
+                return true;
+            }
+        }
+    }
+    return false;
+}
+
+static cval member(cval c, const char *name, size_t len)
+{
+    if (c.j) {
+        const json_t *v = json_is_object(c.j) ? json_object_getn(c.j, name, len) : NULL;
+        return v ? cv_json(v) : cv_none;
+    }
+    jval v;
+    return c.v.type == J_OBJECT && text_member(c.v, name, len, &v) ? cv_text(v) : cv_none;
+}
+
 /* The value o names: "." is the top context; otherwise the first segment
  * is looked up from the innermost object context outward, the others in
- * what it found. NULL when any step fails. */
-static const json_t *lookup(const rstate *st, const op *o)
+ * what it found. None when any step fails. */
+static cval lookup(const rstate *st, const op *o)
 {
     if (o->flags & F_DOT)
-        return st->nctx ? st->ctx[st->nctx - 1] : NULL;
+        return st->nctx ? st->ctx[st->nctx - 1] : cv_none;
     const seg *s = o->seg;
-    const json_t *v = NULL;
+    cval v = cv_none;
     for (size_t i = st->nctx; i-- > 0;) {
-        if (json_is_object(st->ctx[i]) && (v = json_object_getn(st->ctx[i], s[0].p, s[0].len)) != NULL)
+        v = member(st->ctx[i], s[0].p, s[0].len);
+        if (cv_some(v))
             break;
     }
-    for (size_t k = 1; v && k < o->nseg; k++)
-        v = json_is_object(v) ? json_object_getn(v, s[k].p, s[k].len) : NULL;
+    for (size_t k = 1; cv_some(v) && k < o->nseg; k++)
+        v = member(v, s[k].p, s[k].len);
     return v;
 }
 
@@ -753,8 +827,58 @@ static size_t fmt_real(double d, char *b)
     return len;
 }
 
-static __attribute__((noinline)) err_code emit_value(rstate *st, const op *o, const json_t *v)
+/* A value in JSON text: strings unescaped, numbers formatted as the
+ * jansson path formats them (integers as integers, reals shortest). */
+static __attribute__((noinline)) err_code emit_text_value(rstate *st, const op *o, jval v)
 {
+    char b[64];
+    size_t n;
+    switch (v.type) {
+    case J_STRING:
+        if (st->quiet)
+            return ERR_OK;
+        if (!memchr(v.p + 1, '\\', v.len - 2))
+            return emit(st, o, v.p + 1, v.len - 2);
+        {
+            /* unescaping never makes a string longer */
+            char *tmp = malloc(v.len);
+            size_t tl = 0;
+            if (!tmp)
+                return rerr(st, o, ERR_NOMEM, "out of memory");
+            err_code rc = jscan_string(v, tmp, v.len, &tl)
+                              ? emit(st, o, tmp, tl)
+                              : rerr(st, o, ERR_INVAL, "variable '%s' is not a valid string", o->s);
+            free(tmp);
+            return rc;
+        }
+    case J_NUMBER: {
+        long long ll;
+        if (jscan_int(v, &ll)) {
+            n = fmt_int((json_int_t)ll, b);
+        } else {
+            char tmp[64];
+            if (v.len >= sizeof tmp)
+                return st->quiet ? ERR_OK : emit(st, o, v.p, v.len);
+            memcpy(tmp, v.p, v.len);
+            tmp[v.len] = '\0';
+            n = fmt_real(strtod(tmp, NULL), b);
+        }
+        break;
+    }
+    case J_TRUE: memcpy(b, "true", 4), n = 4; break;
+    case J_FALSE: memcpy(b, "false", 5), n = 5; break;
+    case J_NULL: return ERR_OK;
+    case J_OBJECT: return rerr(st, o, ERR_INVAL, "variable '%s' is an object", o->s);
+    default: return rerr(st, o, ERR_INVAL, "variable '%s' is an array", o->s);
+    }
+    return st->quiet ? ERR_OK : emit(st, o, b, n);
+}
+
+static __attribute__((noinline)) err_code emit_value(rstate *st, const op *o, cval c)
+{
+    if (!c.j)
+        return emit_text_value(st, o, c.v);
+    const json_t *v = c.j;
     char b[48];
     size_t n;
     switch (json_typeof(v)) {
@@ -834,8 +958,8 @@ static err_code run(rstate *st, const tpl *t, size_t pc, size_t end)
             pc++;
             break;
         case OP_VAR: {
-            const json_t *v = lookup(st, o);
-            if (v)
+            cval v = lookup(st, o);
+            if (cv_some(v))
                 rc = emit_value(st, o, v);
             else if (!st->lenient)
                 rc = add_missing(st, o);
@@ -845,13 +969,24 @@ static err_code run(rstate *st, const tpl *t, size_t pc, size_t end)
             break;
         }
         case OP_SECTION: {
-            const json_t *v = lookup(st, o);
-            if (v && truthy(v)) {
+            cval v = lookup(st, o);
+            if (cv_some(v) && truthy(v)) {
                 if (NEVER(st->nctx == CTX_MAX))
                     return rerr(st, o, ERR_INVAL, "sections nested too deep");
-                if (json_is_array(v)) {
-                    for (size_t i = 0, n = json_array_size(v); i < n; i++) {
-                        st->ctx[st->nctx++] = json_array_get(v, i);
+                if (v.j && json_is_array(v.j)) {
+                    for (size_t i = 0, n = json_array_size(v.j); i < n; i++) {
+                        st->ctx[st->nctx++] = cv_json(json_array_get(v.j, i));
+                        rc = run(st, t, pc + 1, o->jump + 1);
+                        st->nctx--;
+                        if (rc)
+                            return rc;
+                    }
+                } else if (!v.j && v.v.type == J_ARRAY) {
+                    jscan_iter it;
+                    jscan_iter_init(&it, v.v);
+                    jval k, x;
+                    while (jscan_next(&it, &k, &x)) {
+                        st->ctx[st->nctx++] = cv_text(x);
                         rc = run(st, t, pc + 1, o->jump + 1);
                         st->nctx--;
                         if (rc)
@@ -869,8 +1004,8 @@ static err_code run(rstate *st, const tpl *t, size_t pc, size_t end)
             break;
         }
         case OP_INVERTED: {
-            const json_t *v = lookup(st, o);
-            if ((!v || !truthy(v)) && (rc = run(st, t, pc + 1, o->jump + 1)))
+            cval v = lookup(st, o);
+            if ((!cv_some(v) || !truthy(v)) && (rc = run(st, t, pc + 1, o->jump + 1)))
                 return rc;
             pc = o->jump + 1;
             break;
@@ -888,7 +1023,7 @@ static err_code run(rstate *st, const tpl *t, size_t pc, size_t end)
     return ERR_OK;
 }
 
-err_code tpl_render(const tpl *t, const json_t *vars, const tpl_opts *opts, buf *out, tpl_error *e)
+static err_code render(const tpl *t, cval vars, const tpl_opts *opts, buf *out, tpl_error *e)
 {
     tpl_error dummy;
     if (!e)
@@ -908,7 +1043,7 @@ err_code tpl_render(const tpl *t, const json_t *vars, const tpl_opts *opts, buf 
     st.nmiss = st.capmiss = st.nslots = 0;
     st.slots = NULL;
     st.first_miss = NULL;
-    if (vars)
+    if (cv_some(vars))
         st.ctx[st.nctx++] = vars;
     err_code rc = run(&st, t, 0, t->nops);
     if (!rc && st.nmiss) {
@@ -924,6 +1059,16 @@ err_code tpl_render(const tpl *t, const json_t *vars, const tpl_opts *opts, buf 
     free(st.miss);
     free(st.slots);
     return rc;
+}
+
+err_code tpl_render(const tpl *t, const json_t *vars, const tpl_opts *opts, buf *out, tpl_error *e)
+{
+    return render(t, vars ? cv_json(vars) : cv_none, opts, out, e);
+}
+
+err_code tpl_render_text(const tpl *t, jval vars, const tpl_opts *opts, buf *out, tpl_error *e)
+{
+    return render(t, vars.type == J_NULL ? cv_none : cv_text(vars), opts, out, e);
 }
 
 /* ---- introspection -------------------------------------------------------- */

@@ -30,6 +30,7 @@
 #include "core/buf.h"
 #include "core/common.h"
 #include "core/err.h"
+#include "core/jscan.h"
 
 #define TPL_MAX_DEPTH 16          /* partials nested at most this deep */
 #define TPL_MAX_SECTIONS 64       /* sections nested at most this deep */
@@ -72,6 +73,13 @@ typedef struct tpl_opts {
  * substituted as text; ERR_NOMEM / ERR_TOOBIG when out cannot grow (its
  * bound). On failure out may hold a partial result. opts may be NULL. */
 err_code tpl_render(const tpl *t, const json_t *vars, const tpl_opts *opts, buf *out, tpl_error *e);
+
+/* The same with the variables as a value in validated JSON text (an
+ * object, or null for none), read in place with jscan: no tree is built,
+ * strings are unescaped only when they hold escapes. Renders exactly what
+ * tpl_render renders for the same JSON parsed by jansson. For the gateway,
+ * whose request bytes are already validated. */
+err_code tpl_render_text(const tpl *t, jval vars, const tpl_opts *opts, buf *out, tpl_error *e);
 
 /* The top-level variable names t uses (substitutions and section tests,
  * not the names inside sections that come from the section's element), as

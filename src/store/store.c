@@ -269,8 +269,8 @@ static const char *const queries[Q__COUNT] = {
                 "content_truncated, spans) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, "
                 "?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33, ?34, ?35)",
     [Q_PURGE_CLEAR] = "DELETE FROM temp.purge_ids",
-    [Q_PURGE_PICK] = "INSERT INTO temp.purge_ids SELECT trace_id FROM traces WHERE start_ns < ?1 "
-                     "ORDER BY start_ns LIMIT ?2",
+    [Q_PURGE_PICK] = ("INSERT INTO temp.purge_ids SELECT trace_id FROM traces WHERE start_ns < ?1 "
+                      "ORDER BY start_ns LIMIT ?2"),
     [Q_PURGE_SCORES] = "DELETE FROM scores WHERE trace_id IN (SELECT trace_id FROM temp.purge_ids)",
     [Q_PURGE_TRACES] = "DELETE FROM traces WHERE trace_id IN (SELECT trace_id FROM temp.purge_ids)",
 };

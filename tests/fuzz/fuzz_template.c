@@ -13,7 +13,9 @@
  * fails without a message, a strict failure over missing variables has no
  * list (or a lenient render reports one), an error position is below 1,
  * the output passes its bound, or a template without "{{" does not render
- * as itself.
+ * as itself. Each render is repeated with the same variables read in place
+ * from their JSON text (tpl_render_text): a different result, output or
+ * message aborts (a differential test of the two context back ends).
  */
 #include <jansson.h>
 #include <stdint.h>
@@ -21,6 +23,10 @@
 #include "prompt/template.h"
 
 static json_t *vars;
+static const char vars_text[] =
+    "{\"name\":\"Ada\",\"n\":42,\"x\":0.1,\"t\":true,\"f\":false,\"z\":null,\"s\":\"\","
+    "\"o\":{\"a\":{\"b\":\"deep\"},\"l\":[1,2]},\"l\":[{\"name\":\"x\"},{\"o\":{}},3],"
+    "\"e\":[],\"nl\":\"line\\nline\",\"u\":\"caf\\u00e9 \\\"q\\\"\",\"r\":2.50,\"big\":1e21}";
 
 static const tpl *resolve_self(void *ud, const char *name, size_t len)
 {
@@ -46,10 +52,7 @@ static void check_names(json_t *a)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (!vars) {
-        vars = json_loads("{\"name\":\"Ada\",\"n\":42,\"x\":0.1,\"t\":true,\"f\":false,\"z\":null,\"s\":\"\","
-                          "\"o\":{\"a\":{\"b\":\"deep\"},\"l\":[1,2]},\"l\":[{\"name\":\"x\"},{\"o\":{}},3],"
-                          "\"e\":[],\"nl\":\"line\\nline\"}",
-                          0, NULL);
+        vars = json_loads(vars_text, 0, NULL);
         if (!vars)
             abort();
     }
@@ -75,13 +78,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     check_names(tpl_variables(t));
     check_names(tpl_partials(t));
 
-    buf b;
+    buf b, b2;
     buf_init(&b, 1 << 16);
+    buf_init(&b2, 1 << 16);
+    jval vt = jscan_root(vars_text, sizeof vars_text - 1);
     for (int lenient = 0; lenient <= 1; lenient++) {
         tpl_opts o = { .resolve = resolve_self, .ud = t, .lenient = lenient };
         buf_reset(&b);
         rc = tpl_render(t, vars, &o, &b, &e);
         if (b.len > b.max)
+            abort();
+        tpl_error e2;
+        buf_reset(&b2);
+        err_code rc2 = tpl_render_text(t, vt, &o, &b2, &e2);
+        if (rc2 != rc || b2.len != b.len || (b.len && memcmp(b.p, b2.p, b.len) != 0) ||
+            strcmp(e.message, e2.message) != 0 || strcmp(e.missing, e2.missing) != 0)
             abort();
         if (rc == ERR_OK) {
             if (e.message[0] || e.missing[0])
@@ -99,6 +110,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
     }
     buf_free(&b);
+    buf_free(&b2);
     tpl_free(t);
     free(src);
     return 0;

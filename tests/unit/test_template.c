@@ -14,6 +14,7 @@
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include "core/jscan.h"
 #include "prompt/template.h"
 #include "test.h"
 
@@ -100,6 +101,20 @@ static int render(const char *src, size_t len, const char *vars_json, bool lenie
     buf_init(&b, 1 << 20);
     err_code rc = tpl_render(t, vars, &o, &b, e);
     *out = buf_steal(&b, NULL);
+    /* the same variables read in place from the JSON text must render the
+     * same bytes and the same error */
+    jval jv = vars_json ? jscan_root(vars_json, strlen(vars_json)) : (jval){ J_NULL, "null", 4 };
+    tpl_error e2;
+    buf b2;
+    buf_init(&b2, 1 << 20);
+    err_code rc2 = tpl_render_text(t, jv, &o, &b2, &e2);
+    char *out2 = buf_steal(&b2, NULL);
+    if (rc2 != rc || strcmp(*out ? *out : "", out2 ? out2 : "") != 0 || strcmp(e->message, e2.message) != 0 ||
+        strcmp(e->missing, e2.missing) != 0 || (rc != ERR_OK && (e->line != e2.line || e->col != e2.col)))
+        test_fail(__FILE__, __LINE__, "\"%s\" with %s: jansson gave %d \"%s\" (%s), the text path %d \"%s\" (%s)", src,
+                  vars_json ? vars_json : "no vars", rc, *out ? *out : "", e->message, rc2, out2 ? out2 : "",
+                  e2.message);
+    free(out2);
     json_decref(vars);
     tpl_free(t);
     return rc;
