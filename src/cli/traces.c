@@ -269,7 +269,8 @@ static void fmt_cost(json_t *t, char *out, size_t cap)
         snprintf(out, cap, "-");
 }
 
-/* One line: time, status, model, provider, tokens, cost, latency, id. */
+/* One line: time, status, model, provider, tokens, cost, latency, id, and
+ * the prompt version that served it (name:version, "-" for none). */
 static void print_line(json_t *t)
 {
     char when[40], tok[48], cost[32], lat[32];
@@ -278,15 +279,19 @@ static void print_line(json_t *t)
     fmt_tokens(t, tok, sizeof tok);
     fmt_cost(t, cost, sizeof cost);
     fmt_ms(jnum(t, "duration_ms", &v) ? v : 0, lat, sizeof lat);
-    printf("%-23s  %3lld  %-24.24s  %-12.12s  %13s  %10s  %9s  %s\n", when,
+    char prompt[160] = "-";
+    const char *pn = json_string_value(json_object_get(t, "prompt_name"));
+    if (pn && *pn)
+        snprintf(prompt, sizeof prompt, "%s:%lld", pn, (long long)json_integer_value(json_object_get(t, "prompt_version")));
+    printf("%-23s  %3lld  %-24.24s  %-12.12s  %13s  %10s  %9s  %-32s  %s\n", when,
            (long long)json_integer_value(json_object_get(t, "status")), jstr(t, "request_model"), jstr(t, "provider"),
-           tok, cost, lat, jstr(t, "trace_id"));
+           tok, cost, lat, jstr(t, "trace_id"), prompt);
 }
 
 static void print_header(void)
 {
-    printf("%-23s  %3s  %-24s  %-12s  %13s  %10s  %9s  %s\n", "TIME", "ST", "MODEL", "PROVIDER", "TOKENS IN/OUT",
-           "COST", "LATENCY", "TRACE ID");
+    printf("%-23s  %3s  %-24s  %-12s  %13s  %10s  %9s  %-32s  %s\n", "TIME", "ST", "MODEL", "PROVIDER",
+           "TOKENS IN/OUT", "COST", "LATENCY", "TRACE ID", "PROMPT");
 }
 
 static void print_json_line(json_t *j)

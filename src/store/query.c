@@ -640,7 +640,7 @@ static void row_object(sqlite3_stmt *st, json_t *obj)
 static const char summary_cols[] =
     "trace_id, request_id, start_ns, duration_ms, operation, endpoint, provider, request_model, "
     "response_model, deployment, api_key, status, error_type, stream, input_tokens, output_tokens, "
-    "cache_read_tokens, reasoning_tokens, cost_usd, ttft_ms, attempts";
+    "cache_read_tokens, reasoning_tokens, cost_usd, ttft_ms, attempts, prompt_name, prompt_version";
 
 static void bind_text(sqlite3_stmt *st, const char *name, const char *v)
 {

@@ -100,6 +100,11 @@ deployments:
     const root = t.spans.find((s) => s.parent_id === null);
     assert.equal(root.attributes['gen_ai.prompt.name'], 'support/answer');
     assert.equal(root.attributes['genaiops.prompt.version'], 1);
+    // the list rows say which version served each trace too
+    const l = await api(gw, '/api/v1/traces?q=pg-render');
+    const row = l.body.data.find((x) => x.request_id === 'pg-render');
+    assert.equal(row.prompt_name, 'support/answer');
+    assert.equal(row.prompt_version, 1);
   });
 
   it("appends the client's messages and lets the client's parameters win", async () => {
