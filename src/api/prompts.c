@@ -20,12 +20,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <uv.h>
+#include "api/common.h"
 #include "api/prompts.h"
 #include "core/buf.h"
 #include "http/parser.h"
 #include "prompt/template.h"
 
-#define JSON_OUT_FLAGS (JSON_COMPACT | JSON_REAL_PRECISION(15))
 #define PATH_MAX_BYTES (PROMPT_NAME_MAX + 64)     /* a decoded name and an operation */
 #define QUERY_VALUE_MAX 512
 #define PUSH_MAX 10000                            /* prompts in one push */
@@ -78,26 +78,13 @@ typedef struct pjob {
 /* ---- errors and answers ---- */
 
 
-static void send_json(http_req *r, int status, json_t *j)
-{
-    char *s = j ? json_dumps(j, JSON_OUT_FLAGS) : NULL;
-    if (!s) {
-        static const char oom[] =
-            "{\"error\":{\"message\":\"out of memory\",\"type\":\"server_error\",\"param\":null,\"code\":null}}";
-        http_resp_send(r, 500, "application/json", oom, sizeof oom - 1);
-        return;
-    }
-    http_resp_send(r, status, "application/json", s, strlen(s));
-    free(s);
-}
-
 /* OpenAI's error shape; missing (may be NULL) is added as error.missing. */
 static void send_error(http_req *r, const query_error *e, json_t *missing)
 {
     json_t *j = query_error_json(e);
     if (j && missing)
         json_object_set(json_object_get(j, "error"), "missing", missing);
-    send_json(r, e->status ? e->status : 500, j);
+    api_send_json(r, e->status ? e->status : 500, j);
     json_decref(j);
 }
 
@@ -112,7 +99,7 @@ static void send_langfuse_error(http_req *r, const query_error *e)
                        : st < 500  ? "InvalidRequestError"
                                    : "InternalServerError";
     json_t *j = json_pack("{s:s, s:s}", "message", e->message, "error", name);
-    send_json(r, st, j);
+    api_send_json(r, st, j);
     json_decref(j);
 }
 
@@ -571,7 +558,7 @@ static void job_done(uv_work_t *w, int status)
     } else if (j->rc != ERR_OK)
         lf ? send_langfuse_error(r, &j->e) : send_error(r, &j->e, j->missing);
     else
-        send_json(r, j->kind == PJ_SAVE && j->created ? 201 : 200, j->out);
+        api_send_json(r, j->kind == PJ_SAVE && j->created ? 201 : 200, j->out);
     job_free(j);
 }
 

@@ -13,10 +13,10 @@
  */
 #include <stdlib.h>
 #include <uv.h>
+#include "api/common.h"
 #include "api/traces.h"
 #include "store/query.h"
 
-#define JSON_OUT_FLAGS (JSON_COMPACT | JSON_REAL_PRECISION(15))
 
 typedef enum job_kind { JOB_LIST, JOB_GET, JOB_SCORE, JOB_CONFIGS, JOB_CONFIG_CREATE } job_kind;
 
@@ -34,23 +34,11 @@ typedef struct api_job {
     err_code rc;
 } api_job;
 
-static void send_json(http_req *r, int status, json_t *j)
-{
-    char *s = j ? json_dumps(j, JSON_OUT_FLAGS) : NULL;
-    if (!s) {
-        static const char oom[] =
-            "{\"error\":{\"message\":\"out of memory\",\"type\":\"server_error\",\"param\":null,\"code\":null}}";
-        http_resp_send(r, 500, "application/json", oom, sizeof oom - 1);
-        return;
-    }
-    http_resp_send(r, status, "application/json", s, strlen(s));
-    free(s);
-}
 
 static void send_error(http_req *r, const query_error *e)
 {
     json_t *j = query_error_json(e);
-    send_json(r, e->status ? e->status : 500, j);
+    api_send_json(r, e->status ? e->status : 500, j);
     json_decref(j);
 }
 
@@ -105,7 +93,7 @@ static void job_done(uv_work_t *w, int status)
     else if (j->rc != ERR_OK)
         send_error(r, &j->e);
     else
-        send_json(r, j->ok_status, j->out);
+        api_send_json(r, j->ok_status, j->out);
     job_free(j);
 }
 
