@@ -43,4 +43,11 @@ if [ -f tests/sdk/package.json ] && [ ! -d tests/sdk/node_modules/openai ]; then
   echo "install-deps: npm ci in tests/sdk"
   (cd tests/sdk && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
 fi
+# promptfoo itself, for the verdict-parity test of `genaiops eval` (tests/parity; pinned in its
+# package-lock.json). `npm install` rather than `npm ci`: npm's lock files leave out the
+# optional platform packages of some dependencies, which `npm ci` then refuses.
+if [ -f tests/parity/package.json ] && [ ! -x tests/parity/node_modules/.bin/promptfoo ]; then
+  echo "install-deps: npm install in tests/parity (promptfoo, for the parity test)"
+  (cd tests/parity && npm install --no-audit --no-fund --loglevel=error >/dev/null)
+fi
 echo "install-deps: ok"

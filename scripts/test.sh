@@ -42,7 +42,7 @@ run_unit() { # label binary
 run_node() { # label bin
   local out="$LOG/$1.log"
   GENAIOPS_BIN="$2" node --test --test-concurrency=2 --test-reporter=tap \
-    tests/integration/*.test.mjs tests/sdk/*.test.mjs >"$out" 2>&1
+    tests/integration/*.test.mjs tests/sdk/*.test.mjs tests/parity/*.test.mjs >"$out" 2>&1
   local c; c=$(node_counts "$out")
   grep -E '^not ok|^# Subtest' "$out" | grep -B1 '^not ok' | head -20
   stage "$1" $c

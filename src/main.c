@@ -14,6 +14,9 @@ static const cli_command commands[] = {
     { "migrate", "apply the store's schema migrations (--dry-run to preview)", cli_migrate },
     { "traces", "search and follow the stored traces (traces list|show ID|tail)", cli_traces },
     { "prompt", "the prompt registry (prompt push|pull|list|show|diff|label|rollback|history|render|run)", cli_prompt },
+    { "eval", "run an evaluation suite (promptfoo's format); eval list|show for stored runs", cli_eval },
+    { "avi", "the Agentic Variability Index of a suite (avi -c FILE --runs K)", cli_avi },
+    { "dataset", "stored test cases (dataset push|list|show|pull|generate)", cli_dataset },
     { "version", "print the version", cli_version },
 };
 

@@ -19,6 +19,9 @@ int cli_config(int argc, char **argv);
 int cli_migrate(int argc, char **argv);
 int cli_traces(int argc, char **argv);
 int cli_prompt(int argc, char **argv);
+int cli_eval(int argc, char **argv);
+int cli_dataset(int argc, char **argv);
+int cli_avi(int argc, char **argv);
 int cli_version(int argc, char **argv);
 
 /* Loads --config FILE (or $GENAIOPS_CONFIG, or the embedded default),

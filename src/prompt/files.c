@@ -4,21 +4,21 @@
  * version back out as a file (docs/internals/prompts.md).
  *
  * How it works:
- *  - Parsing: libyaml loads the YAML (the whole .yaml file, or the front
- *    matter of a .md file) into a node tree; the root mapping's keys are
- *    checked against a table (prompt_keys: which key, in which format, what
- *    type), so a typo is an error naming file, line and key. Values become
- *    JSON with YAML 1.2 core-schema scalars (null, true/false, integers,
- *    floats, else strings; quoted and block scalars are always strings),
- *    bounded in depth and in nodes visited (aliases cannot blow up).
- *  - Positions: libyaml's marks count characters; they are turned into
- *    byte offsets of the file and then into the 1-based line and byte
- *    column an editor shows. Front matter offsets are shifted by where the
- *    front matter starts. A template error (line/column inside the
+ *  - Parsing: yjson (core/yjson.h) reads the YAML (the whole .yaml file,
+ *    or the front matter of a .md file) into JSON with YAML 1.2 core-schema
+ *    scalars, bounded in depth and in nodes made (aliases count again), and
+ *    keeps each value's position; the root mapping's keys are checked
+ *    against a table (prompt_keys: which key, in which format, what type),
+ *    so a typo is an error naming file, line and key.
+ *  - Positions: yjson's lines and columns count characters; they are
+ *    turned into byte offsets of the file and then into the 1-based line
+ *    and byte column an editor shows. Front matter offsets are shifted by
+ *    where the front matter starts. A template error (line/column inside the
  *    template) becomes an offset in the template, then an offset in the
  *    file: for a Markdown body by adding where the body starts; for a YAML
- *    scalar by walking the scalar's source text and its value side by side
- *    (escapes counted as units, quotes and indentation skipped).
+ *    scalar by walking the scalar's source text (its span from yjson) and
+ *    its value side by side (escapes counted as units, quotes and
+ *    indentation skipped).
  *  - Folders: a recursive opendir/readdir walk (dot entries, symlinked
  *    directories and README.md skipped; depth, file count and file size
  *    bounded), sorted by path, every file parsed; the first failure fails
@@ -38,9 +38,9 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <yaml.h>
 #include "core/buf.h"
 #include "core/jscan.h"
+#include "core/yjson.h"
 #include "prompt/files.h"
 #include "prompt/template.h"
 
@@ -75,8 +75,7 @@ struct src {
     size_t len;
     size_t ybase;       /* byte offset of the YAML text in the file */
     size_t ylen;
-    int depth;
-    size_t nodes;
+    const yjson_doc *doc;
     prompt_file_error *e;
 };
 
@@ -96,17 +95,34 @@ static void offset_pos(const src *s, size_t off, int *line, int *col)
     *col = (int)(off - start) + 1;
 }
 
-/* The file byte offset of a libyaml mark (which counts characters). */
-static size_t mark_offset(const src *s, yaml_mark_t m)
+/* The file byte offset of a character index of the YAML text (yjson's
+ * indexes and columns count characters). */
+static size_t index_offset(const src *s, size_t index)
 {
     size_t chars = 0, i = s->ybase, end = s->ybase + s->ylen;
-    for (; i < end && chars < m.index; i++)
+    for (; i < end && chars < index; i++)
         if (((unsigned char)s->text[i] & 0xc0) != 0x80) {
             /* count the lead bytes; stop before the continuation bytes of the next */
             chars++;
         }
     while (i < end && ((unsigned char)s->text[i] & 0xc0) == 0x80)
         i++;
+    return i;
+}
+
+/* The file byte offset of a yjson (line, column), both 1-based, the column
+ * in characters, relative to the YAML text. */
+static size_t linecol_offset(const src *s, int line, int col)
+{
+    size_t i = s->ybase, end = s->ybase + s->ylen;
+    for (int l = 1; l < line && i < end; i++)
+        if (s->text[i] == '\n')
+            l++;
+    for (int c = 1; c < col && i < end && s->text[i] != '\n'; c++) {
+        i++;
+        while (i < end && ((unsigned char)s->text[i] & 0xc0) == 0x80)
+            i++;
+    }
     return i;
 }
 
@@ -124,213 +140,39 @@ static err_code err_at(const src *s, size_t off, const char *fmt, ...)
     return ferr(s->e, s->path, line, col, "%s", msg);
 }
 
-#define ERR_NODE(s, n, ...) err_at((s), mark_offset((s), (n)->start_mark), __VA_ARGS__)
-
-/* ---- YAML values ---- */
-
-static bool is_plain(const yaml_node_t *n) { return n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE; }
-
-static size_t mark_offset(const struct src *s, yaml_mark_t m);
-
-/* Whether a plain scalar was written with an explicit !!str tag ("!!str
- * 123", "&a !!str 123"): libyaml's loader gives untagged scalars the str
- * tag too, so the source is looked at. */
-static bool explicit_str(const struct src *s, const yaml_node_t *n)
+/* File offsets of what yjson knows the position of: the value of member
+ * `key` of obj, that key itself, item i of a list, a value. The start of
+ * the YAML when yjson has no position for it. */
+static size_t where_member(const src *s, const json_t *obj, const char *key)
 {
-    size_t i = mark_offset(s, n->start_mark), end = mark_offset(s, n->end_mark);
-    if (i < end && s->text[i] == '&') {
-        while (i < end && s->text[i] != ' ' && s->text[i] != '\t')
-            i++;
-        while (i < end && (s->text[i] == ' ' || s->text[i] == '\t'))
-            i++;
-    }
-    return end - i >= 5 && memcmp(s->text + i, "!!str", 5) == 0;
+    int line = 0, col = 0;
+    if (yjson_member_pos(s->doc, obj, key, &line, &col))
+        return linecol_offset(s, line, col);
+    return s->ybase;
 }
 
-static bool all_in(const char *s, size_t n, const char *set)
+static size_t where_key(const src *s, const json_t *obj, const char *key)
 {
-    if (n == 0)
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if (!strchr(set, s[i]) || s[i] == '\0')
-            return false;
-    return true;
+    int line = 0, col = 0;
+    if (yjson_key_pos(s->doc, obj, key, &line, &col))
+        return linecol_offset(s, line, col);
+    return s->ybase;
 }
 
-static bool word_is(const char *s, size_t n, const char *const *words)
+static size_t where_item(const src *s, const json_t *arr, size_t i)
 {
-    for (; *words; words++)
-        if (strlen(*words) == n && memcmp(*words, s, n) == 0)
-            return true;
-    return false;
+    int line = 0, col = 0;
+    if (yjson_item_pos(s->doc, arr, i, &line, &col))
+        return linecol_offset(s, line, col);
+    return s->ybase;
 }
 
-/* [-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)? */
-static bool float_like(const char *s, size_t n)
+static size_t where_node(const src *s, const json_t *v)
 {
-    size_t i = 0, digits = 0;
-    if (i < n && (s[i] == '-' || s[i] == '+'))
-        i++;
-    while (i < n && s[i] >= '0' && s[i] <= '9')
-        i++, digits++;
-    if (i < n && s[i] == '.') {
-        i++;
-        while (i < n && s[i] >= '0' && s[i] <= '9')
-            i++, digits++;
-    }
-    if (digits == 0)
-        return false;
-    if (i < n && (s[i] == 'e' || s[i] == 'E')) {
-        i++;
-        if (i < n && (s[i] == '-' || s[i] == '+'))
-            i++;
-        size_t ed = 0;
-        while (i < n && s[i] >= '0' && s[i] <= '9')
-            i++, ed++;
-        if (ed == 0)
-            return false;
-    }
-    return i == n;
-}
-
-static json_t *to_json(src *s, yaml_document_t *d, yaml_node_t *n);
-
-/* A scalar as JSON: quoted and block scalars are strings, plain ones are
- * resolved (YAML 1.2 core schema). */
-static json_t *scalar_json(src *s, yaml_node_t *n)
-{
-    const char *v = (const char *)n->data.scalar.value;
-    size_t len = n->data.scalar.length;
-    static const char *const nulls[] = { "null", "Null", "NULL", "~", NULL };
-    static const char *const trues[] = { "true", "True", "TRUE", NULL };
-    static const char *const falses[] = { "false", "False", "FALSE", NULL };
-    static const char *const specials[] = { ".inf", ".Inf", ".INF", "+.inf", "+.Inf", "+.INF", "-.inf", "-.Inf",
-                                            "-.INF", ".nan", ".NaN", ".NAN", NULL };
-    if (memchr(v, '\0', len)) {
-        ERR_NODE(s, n, "a string contains a NUL character");
-        return NULL;
-    }
-    if (is_plain(n) && !explicit_str(s, n)) {
-        if (len == 0 || word_is(v, len, nulls))
-            return json_null();
-        if (word_is(v, len, trues))
-            return json_true();
-        if (word_is(v, len, falses))
-            return json_false();
-        char tmp[64];
-        if (len < sizeof tmp) {
-            memcpy(tmp, v, len);
-            tmp[len] = '\0';
-            char *end = NULL;
-            const char *digits = tmp + (tmp[0] == '-' || tmp[0] == '+');
-            if (all_in(digits, strlen(digits), "0123456789")) {
-                errno = 0;
-                long long x = strtoll(tmp, &end, 10);
-                if (errno || *end) {
-                    ERR_NODE(s, n, "the number %s is out of range", tmp);
-                    return NULL;
-                }
-                return json_integer(x);
-            }
-            if ((tmp[0] == '0' && (tmp[1] == 'x' || tmp[1] == 'o')) && len > 2 &&
-                all_in(tmp + 2, len - 2, tmp[1] == 'x' ? "0123456789abcdefABCDEF" : "01234567")) {
-                errno = 0;
-                unsigned long long x = strtoull(tmp + 2, &end, tmp[1] == 'x' ? 16 : 8);
-                if (errno || *end || x > (unsigned long long)LLONG_MAX) {
-                    ERR_NODE(s, n, "the number %s is out of range", tmp);
-                    return NULL;
-                }
-                return json_integer((long long)x);
-            }
-            if (float_like(tmp, len)) {
-                errno = 0;
-                double x = strtod(tmp, &end);
-                if (*end || errno == ERANGE) {
-                    ERR_NODE(s, n, "the number %s is out of range", tmp);
-                    return NULL;
-                }
-                return json_real(x);
-            }
-        }
-        if (word_is(v, len, specials)) {
-            ERR_NODE(s, n, "%.*s has no JSON form; quote it to keep it as text", (int)len, v);
-            return NULL;
-        }
-    }
-    json_t *j = json_stringn(v, len);
-    if (!j)
-        ERR_NODE(s, n, "a string is not valid UTF-8");
-    return j;
-}
-
-static json_t *to_json(src *s, yaml_document_t *d, yaml_node_t *n)
-{
-    if (!n) {
-        err_at(s, s->ybase, "a YAML node is missing");
-        return NULL;
-    }
-    if (++s->nodes > YAML_NODES_MAX) {
-        ERR_NODE(s, n, "the YAML has more than %d nodes (counting aliases each time)", YAML_NODES_MAX);
-        return NULL;
-    }
-    if (n->type == YAML_SCALAR_NODE)
-        return scalar_json(s, n);
-    if (s->depth >= YAML_DEPTH_MAX) {
-        ERR_NODE(s, n, "the YAML nests deeper than %d levels", YAML_DEPTH_MAX);
-        return NULL;
-    }
-    json_t *out = NULL;
-    s->depth++;
-    if (n->type == YAML_SEQUENCE_NODE) {
-        out = json_array();
-        for (yaml_node_item_t *it = n->data.sequence.items.start; out && it < n->data.sequence.items.top; it++) {
-            json_t *v = to_json(s, d, yaml_document_get_node(d, *it));
-            if (!v || json_array_append_new(out, v)) {
-                json_decref(out);
-                out = NULL;
-            }
-        }
-    } else if (n->type == YAML_MAPPING_NODE) {
-        out = json_object();
-        for (yaml_node_pair_t *p = n->data.mapping.pairs.start; out && p < n->data.mapping.pairs.top; p++) {
-            yaml_node_t *k = yaml_document_get_node(d, p->key);
-            if (!k || k->type != YAML_SCALAR_NODE) {
-                if (k)
-                    ERR_NODE(s, k, "a mapping key must be a plain value");
-                else
-                    err_at(s, s->ybase, "a mapping key is missing");
-                json_decref(out);
-                out = NULL;
-                break;
-            }
-            const char *key = (const char *)k->data.scalar.value;
-            if (memchr(key, '\0', k->data.scalar.length)) {
-                ERR_NODE(s, k, "a key contains a NUL character");
-                json_decref(out);
-                out = NULL;
-                break;
-            }
-            if (json_object_get(out, key)) {
-                ERR_NODE(s, k, "the key '%.100s' appears twice", key);
-                json_decref(out);
-                out = NULL;
-                break;
-            }
-            json_t *v = to_json(s, d, yaml_document_get_node(d, p->value));
-            if (!v) {
-                json_decref(out);
-                out = NULL;
-            } else if (json_object_set_new(out, key, v)) {
-                ERR_NODE(s, k, "the key '%.100s' is not valid UTF-8", key);
-                json_decref(out);
-                out = NULL;
-            }
-        }
-    } else {
-        ERR_NODE(s, n, "an empty YAML node");
-    }
-    s->depth--;
-    return out;
+    int line = 0, col = 0;
+    if (yjson_pos(s->doc, v, &line, &col))
+        return linecol_offset(s, line, col);
+    return s->ybase;
 }
 
 /* ---- template positions ---- */
@@ -369,21 +211,27 @@ static void escape_size(const char *p, size_t avail, size_t *src_len, size_t *va
         *src_len = avail;
 }
 
-/* The file offset of byte `off` of scalar n's value: walks the scalar's
+/* A template scalar: its value and where its source is. */
+typedef struct scalar_at {
+    const json_t *node;
+    yjson_span span;
+} scalar_at;
+
+/* The file offset of byte `off` of a scalar's value: walks the scalar's
  * source and its value together. Best effort, always inside the scalar. */
-static size_t scalar_file_offset(const src *s, const yaml_node_t *n, size_t off)
+static size_t scalar_file_offset(const src *s, const scalar_at *sa, size_t off)
 {
-    size_t rs = mark_offset(s, n->start_mark), re = mark_offset(s, n->end_mark);
-    const char *val = (const char *)n->data.scalar.value;
-    size_t vlen = n->data.scalar.length;
-    yaml_scalar_style_t style = n->data.scalar.style;
+    size_t rs = index_offset(s, sa->span.start), re = index_offset(s, sa->span.end);
+    const char *val = json_string_value(sa->node);
+    size_t vlen = json_string_length(sa->node);
+    yjson_style style = sa->span.style;
     size_t r = rs;
-    if (style == YAML_LITERAL_SCALAR_STYLE || style == YAML_FOLDED_SCALAR_STYLE) {
+    if (style == YJSON_LITERAL || style == YJSON_FOLDED) {
         while (r < re && s->text[r] != '\n')
             r++;
         if (r < re)
             r++;
-    } else if (style == YAML_SINGLE_QUOTED_SCALAR_STYLE || style == YAML_DOUBLE_QUOTED_SCALAR_STYLE) {
+    } else if (style == YJSON_SINGLE || style == YJSON_DOUBLE) {
         r++;
     }
     if (off > vlen)
@@ -394,7 +242,7 @@ static size_t scalar_file_offset(const src *s, const yaml_node_t *n, size_t off)
         bool matched = false;
         while (r < re && !matched) {
             char c = s->text[r];
-            if (style == YAML_DOUBLE_QUOTED_SCALAR_STYLE && c == '\\') {
+            if (style == YJSON_DOUBLE && c == '\\') {
                 size_t sl, vl;
                 escape_size(s->text + r, re - r, &sl, &vl);
                 r += sl;
@@ -426,7 +274,10 @@ typedef size_t (*locate_fn)(const src *s, const void *where, size_t off);
 static size_t locate_body(const src *s, const void *where, size_t off) { return *(const size_t *)where + off; }
 static size_t locate_scalar(const src *s, const void *where, size_t off)
 {
-    return scalar_file_offset(s, (const yaml_node_t *)where, off);
+    const scalar_at *sa = where;
+    if (!sa->node)
+        return s->ybase;
+    return scalar_file_offset(s, sa, off);
 }
 
 static err_code check_template(const src *s, const char *text, size_t len, locate_fn locate, const void *where,
@@ -459,24 +310,33 @@ static const struct {
     [K_MESSAGE] = { "message", true },
 };
 
-/* A scalar's text (any scalar style), or an error naming the key. Plain
- * null-like scalars are refused unless null_ok (then *out = NULL). */
-static err_code scalar_text(src *s, yaml_node_t *n, const char *key, bool null_ok, char **out)
+/* A scalar's text: a string as it is, a number as written, a boolean as
+ * true/false; an error naming the key for anything else. null is refused
+ * unless null_ok (then *out = NULL). at: where the value is (for messages). */
+static err_code scalar_text(src *s, const json_t *v, size_t at, const char *key, bool null_ok, char **out)
 {
     *out = NULL;
-    if (!n || n->type != YAML_SCALAR_NODE)
-        return n ? ERR_NODE(s, n, "'%s' must be a string", key) : err_at(s, s->ybase, "'%s' is missing", key);
-    const char *v = (const char *)n->data.scalar.value;
-    size_t len = n->data.scalar.length;
-    static const char *const nulls[] = { "null", "Null", "NULL", "~", NULL };
-    if (is_plain(n) && (len == 0 || word_is(v, len, nulls))) {
-        if (null_ok)
+    if (!v || json_is_null(v)) {
+        if (v && null_ok)
             return ERR_OK;
-        return ERR_NODE(s, n, "'%s' must be a string, not empty", key);
+        return v ? err_at(s, at, "'%s' must be a string, not empty", key) : err_at(s, s->ybase, "'%s' is missing", key);
     }
-    if (memchr(v, '\0', len))
-        return ERR_NODE(s, n, "'%s' contains a NUL character", key);
-    *out = strndup(v, len);
+    if (json_is_object(v) || json_is_array(v))
+        return err_at(s, at, "'%s' must be a string", key);
+    if (json_is_string(v)) {
+        *out = strndup(json_string_value(v), json_string_length(v));
+    } else if (json_is_boolean(v)) {
+        *out = strdup(json_is_true(v) ? "true" : "false");
+    } else {
+        /* a number: its text as written in the file */
+        yjson_span sp;
+        if (yjson_scalar_span(s->doc, v, &sp)) {
+            size_t a = index_offset(s, sp.start), b = index_offset(s, sp.end);
+            *out = strndup(s->text + a, b - a);
+        } else {
+            *out = json_dumps(v, JSON_ENCODE_ANY);
+        }
+    }
     return *out ? ERR_OK : ferr(s->e, s->path, 0, 0, "out of memory");
 }
 
@@ -501,214 +361,175 @@ void prompt_file_clear(prompt_file *f)
     memset(f, 0, sizeof *f);
 }
 
-/* The messages of a chat prompt: a sequence of mappings with string role
- * and content (other keys kept as JSON); each content compiled. */
-static err_code read_messages(src *s, yaml_document_t *d, yaml_node_t *n, json_t **out)
+/* The messages of a chat prompt: a list of mappings with string role and
+ * content (other keys kept); each content compiled. */
+static err_code read_messages(src *s, const json_t *n, size_t at, json_t **out)
 {
     *out = NULL;
-    if (n->type != YAML_SEQUENCE_NODE || n->data.sequence.items.top == n->data.sequence.items.start)
-        return ERR_NODE(s, n, "'messages' must be a non-empty list of {role, content}");
-    json_t *arr = json_array();
-    if (!arr)
-        return ferr(s->e, s->path, 0, 0, "out of memory");
-    int idx = 0;
-    for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top; it++) {
-        yaml_node_t *m = yaml_document_get_node(d, *it);
-        idx++;
-        if (!m || m->type != YAML_MAPPING_NODE) {
-            err_code r = m ? ERR_NODE(s, m, "message %d must be a mapping with role and content", idx)
-                           : err_at(s, s->ybase, "message %d is missing", idx);
-            json_decref(arr);
-            return r;
-        }
-        yaml_node_t *content = NULL;
-        for (yaml_node_pair_t *p = m->data.mapping.pairs.start; p < m->data.mapping.pairs.top; p++) {
-            yaml_node_t *k = yaml_document_get_node(d, p->key);
-            if (k && k->type == YAML_SCALAR_NODE && k->data.scalar.length == 7 &&
-                memcmp(k->data.scalar.value, "content", 7) == 0)
-                content = yaml_document_get_node(d, p->value);
-        }
-        json_t *obj = to_json(s, d, m);
-        if (!obj) {
-            json_decref(arr);
-            return ERR_PARSE;
-        }
-        json_array_append_new(arr, obj);
-        json_t *role = json_object_get(obj, "role"), *c = json_object_get(obj, "content");
-        if (!json_is_string(role) || json_string_length(role) == 0) {
-            json_decref(arr);
-            return ERR_NODE(s, m, "message %d needs a role (a string)", idx);
-        }
-        if (!json_is_string(c) || !content || content->type != YAML_SCALAR_NODE) {
+    if (!json_is_array(n) || json_array_size(n) == 0)
+        return err_at(s, at, "'messages' must be a non-empty list of {role, content}");
+    for (size_t i = 0; i < json_array_size(n); i++) {
+        const json_t *m = json_array_get(n, i);
+        int idx = (int)i + 1;
+        size_t mat = where_item(s, n, i);
+        if (!json_is_object(m))
+            return err_at(s, mat, "message %d must be a mapping with role and content", idx);
+        const json_t *role = json_object_get(m, "role"), *c = json_object_get(m, "content");
+        if (!json_is_string(role) || json_string_length(role) == 0)
+            return err_at(s, mat, "message %d needs a role (a string)", idx);
+        if (!json_is_string(c)) {
             /* content: 42 or content: null is not a template */
-            json_decref(arr);
-            return ERR_NODE(s, content ? content : m, "message %d (%s) needs a content string", idx,
-                            json_string_value(role));
+            return err_at(s, c ? where_member(s, m, "content") : mat, "message %d (%s) needs a content string", idx,
+                          json_string_value(role));
         }
         char what[128];
         snprintf(what, sizeof what, "message %d (%.64s): ", idx, json_string_value(role));
-        err_code r = check_template(s, json_string_value(c), json_string_length(c), locate_scalar, content, what);
-        if (r) {
-            json_decref(arr);
+        scalar_at sa = { .node = c };
+        if (!yjson_scalar_span(s->doc, c, &sa.span))
+            sa.node = NULL;
+        err_code r = check_template(s, json_string_value(c), json_string_length(c), locate_scalar, &sa, what);
+        if (r)
             return r;
-        }
     }
-    *out = arr;
+    *out = json_incref((json_t *)n);
     return ERR_OK;
 }
 
 /* Reads the root mapping of a YAML file or front matter into f. md says
- * which keys are allowed. */
-static err_code read_root(src *s, yaml_document_t *d, bool md, prompt_file *f, yaml_node_t **template_node)
+ * which keys are allowed. *template_node: the template scalar (text). */
+static err_code read_root(src *s, const json_t *root, bool md, prompt_file *f, const json_t **template_node)
 {
-    yaml_node_t *root = yaml_document_get_root_node(d);
-    yaml_node_t *vals[K__COUNT] = { 0 };
+    const json_t *vals[K__COUNT] = { 0 };
     err_code r;
     *template_node = NULL;
-    if (root && !(root->type == YAML_SCALAR_NODE && is_plain(root) && root->data.scalar.length == 0)) {
-        if (root->type != YAML_MAPPING_NODE)
-            return ERR_NODE(s, root, "%s must be a mapping of keys (name, type, %sconfig, labels, message)",
-                            md ? "the front matter" : "a prompt file", md ? "" : "template or messages, ");
-        for (yaml_node_pair_t *p = root->data.mapping.pairs.start; p < root->data.mapping.pairs.top; p++) {
-            yaml_node_t *k = yaml_document_get_node(d, p->key);
-            if (!k || k->type != YAML_SCALAR_NODE)
-                return k ? ERR_NODE(s, k, "a key must be a plain value") : err_at(s, s->ybase, "a key is missing");
-            const char *key = (const char *)k->data.scalar.value;
+    if (root && !json_is_null(root)) {
+        if (!json_is_object(root))
+            return err_at(s, where_node(s, root), "%s must be a mapping of keys (name, type, %sconfig, labels, message)",
+                          md ? "the front matter" : "a prompt file", md ? "" : "template or messages, ");
+        const char *key;
+        size_t klen;
+        json_t *v;
+        json_object_keylen_foreach((json_t *)root, key, klen, v) {
             int which = -1;
             for (int i = 0; i < K__COUNT; i++)
-                if (strlen(prompt_keys[i].key) == k->data.scalar.length && strcmp(prompt_keys[i].key, key) == 0)
+                if (strlen(prompt_keys[i].key) == klen && strcmp(prompt_keys[i].key, key) == 0)
                     which = i;
             if (which < 0 || (md && !prompt_keys[which].in_md)) {
                 char show[80];
                 size_t n = 0;
-                for (size_t i = 0; i < k->data.scalar.length && n < 60; i++)
+                for (size_t i = 0; i < klen && n < 60; i++)
                     show[n++] = (key[i] >= 0x20 && key[i] < 0x7f) ? key[i] : '?';
                 show[n] = '\0';
+                size_t at = where_key(s, root, key);
                 if (which >= 0)
-                    return ERR_NODE(s, k, "'%s' is not allowed in Markdown front matter: the body is the template",
-                                    show);
-                return ERR_NODE(s, k, "unknown key '%s' (the keys are name, type, %sconfig, labels, message)", show,
-                                md ? "" : "template, messages, ");
+                    return err_at(s, at, "'%s' is not allowed in Markdown front matter: the body is the template",
+                                  show);
+                return err_at(s, at, "unknown key '%s' (the keys are name, type, %sconfig, labels, message)", show,
+                              md ? "" : "template, messages, ");
             }
-            if (vals[which])
-                return ERR_NODE(s, k, "the key '%s' appears twice", prompt_keys[which].key);
-            vals[which] = yaml_document_get_node(d, p->value);
-            if (!vals[which])
-                return ERR_NODE(s, k, "the key '%s' has no value", prompt_keys[which].key);
+            vals[which] = v;
         }
     }
     if (vals[K_NAME]) {
         free(f->name);
         f->name = NULL;
-        if ((r = scalar_text(s, vals[K_NAME], "name", false, &f->name)))
+        size_t at = where_member(s, root, "name");
+        if ((r = scalar_text(s, vals[K_NAME], at, "name", false, &f->name)))
             return r;
         query_error qe;
         if (!prompt_name_valid(f->name, &qe))
-            return ERR_NODE(s, vals[K_NAME], "%s", qe.message);
+            return err_at(s, at, "%s", qe.message);
     }
     bool chat = vals[K_MESSAGES] != NULL;
     if (vals[K_TYPE]) {
         char *t = NULL;
-        if ((r = scalar_text(s, vals[K_TYPE], "type", false, &t)))
+        size_t at = where_member(s, root, "type");
+        if ((r = scalar_text(s, vals[K_TYPE], at, "type", false, &t)))
             return r;
         bool ok = strcmp(t, "text") == 0 || strcmp(t, "chat") == 0;
         chat = strcmp(t, "chat") == 0;
         free(t);
         if (!ok)
-            return ERR_NODE(s, vals[K_TYPE], "'type' must be text or chat");
+            return err_at(s, at, "'type' must be text or chat");
         if (md && chat)
-            return ERR_NODE(s, vals[K_TYPE], "a Markdown prompt is a text prompt (chat prompts are YAML files)");
+            return err_at(s, at, "a Markdown prompt is a text prompt (chat prompts are YAML files)");
     }
     f->type = chat ? PROMPT_CHAT : PROMPT_TEXT;
     if (chat) {
         if (vals[K_TEMPLATE])
-            return ERR_NODE(s, vals[K_TEMPLATE], "a chat prompt has messages, not a template");
+            return err_at(s, where_member(s, root, "template"), "a chat prompt has messages, not a template");
         if (!vals[K_MESSAGES])
             return err_at(s, s->ybase, "a chat prompt needs 'messages'");
-        if ((r = read_messages(s, d, vals[K_MESSAGES], &f->messages)))
+        if ((r = read_messages(s, vals[K_MESSAGES], where_member(s, root, "messages"), &f->messages)))
             return r;
     } else if (!md) {
         if (!vals[K_TEMPLATE])
             return err_at(s, s->ybase, "a prompt file needs 'template' (text) or 'messages' (chat)");
-        if ((r = scalar_text(s, vals[K_TEMPLATE], "template", false, &f->template)))
+        if ((r = scalar_text(s, vals[K_TEMPLATE], where_member(s, root, "template"), "template", false,
+                             &f->template)))
             return r;
-        *template_node = vals[K_TEMPLATE];
+        if (json_is_string(vals[K_TEMPLATE]))
+            *template_node = vals[K_TEMPLATE];
     }
-    if (vals[K_CONFIG]) {
-        json_t *c = to_json(s, d, vals[K_CONFIG]);
-        if (!c)
-            return ERR_PARSE;
-        if (json_is_null(c)) {
-            json_decref(c);
-        } else if (!json_is_object(c)) {
-            json_decref(c);
-            return ERR_NODE(s, vals[K_CONFIG], "'config' must be a mapping");
-        } else {
-            json_decref(f->config);
-            f->config = c;
-        }
+    if (vals[K_CONFIG] && !json_is_null(vals[K_CONFIG])) {
+        if (!json_is_object(vals[K_CONFIG]))
+            return err_at(s, where_member(s, root, "config"), "'config' must be a mapping");
+        json_decref(f->config);
+        f->config = json_deep_copy(vals[K_CONFIG]);
+        if (!f->config)
+            return ferr(s->e, s->path, 0, 0, "out of memory");
     }
     if (vals[K_LABELS]) {
-        yaml_node_t *l = vals[K_LABELS];
-        if (l->type != YAML_SEQUENCE_NODE)
-            return ERR_NODE(s, l, "'labels' must be a list of labels");
-        size_t n = (size_t)(l->data.sequence.items.top - l->data.sequence.items.start);
+        const json_t *l = vals[K_LABELS];
+        if (!json_is_array(l))
+            return err_at(s, where_member(s, root, "labels"), "'labels' must be a list of labels");
+        size_t n = json_array_size(l);
         if (n > LABELS_MAX)
-            return ERR_NODE(s, l, "at most %d labels", LABELS_MAX);
+            return err_at(s, where_member(s, root, "labels"), "at most %d labels", LABELS_MAX);
         f->labels = calloc(n ? n : 1, sizeof *f->labels);
         if (!f->labels)
             return ferr(s->e, s->path, 0, 0, "out of memory");
-        for (yaml_node_item_t *it = l->data.sequence.items.start; it < l->data.sequence.items.top; it++) {
-            yaml_node_t *item = yaml_document_get_node(d, *it);
+        for (size_t i = 0; i < n; i++) {
             char *label = NULL;
-            if (!item)
-                return ERR_NODE(s, l, "a label is missing");
-            if ((r = scalar_text(s, item, "labels", false, &label)))
+            size_t at = where_item(s, l, i);
+            if ((r = scalar_text(s, json_array_get(l, i), at, "labels", false, &label)))
                 return r;
             f->labels[f->nlabels++] = label;
             query_error qe;
             if (!prompt_label_valid(label, &qe))
-                return ERR_NODE(s, item, "%s", qe.message);
+                return err_at(s, at, "%s", qe.message);
             if (strcmp(label, "latest") == 0)
-                return ERR_NODE(s, item, "the label 'latest' always points at the newest version and cannot be set");
+                return err_at(s, at, "the label 'latest' always points at the newest version and cannot be set");
         }
     }
-    if (vals[K_MESSAGE] && (r = scalar_text(s, vals[K_MESSAGE], "message", true, &f->message)))
+    if (vals[K_MESSAGE] &&
+        (r = scalar_text(s, vals[K_MESSAGE], where_member(s, root, "message"), "message", true, &f->message)))
         return r;
     return ERR_OK;
 }
 
-/* Loads the YAML at s->ybase..+ylen (one document at most) and reads it. */
-static err_code parse_yaml(src *s, bool md, prompt_file *f, yaml_node_t **tnode, yaml_document_t *doc, bool *loaded)
+/* Parses the YAML at s->ybase..+ylen (one document at most) with yjson
+ * and reads it; the template (if any) is checked against its position. */
+static err_code parse_yaml(src *s, bool md, prompt_file *f)
 {
-    yaml_parser_t p;
-    *loaded = false;
-    if (!yaml_parser_initialize(&p))
-        return ferr(s->e, s->path, 0, 0, "out of memory");
-    yaml_parser_set_input_string(&p, (const unsigned char *)s->text + s->ybase, s->ylen);
-    err_code r = ERR_OK;
-    if (!yaml_parser_load(&p, doc)) {
-        r = err_at(s, mark_offset(s, p.problem_mark), "bad YAML: %s%s%s", p.problem ? p.problem : "syntax error",
-                   p.context ? " " : "", p.context ? p.context : "");
-        goto out;
+    yjson_opts o = { .max_depth = YAML_DEPTH_MAX, .max_nodes = YAML_NODES_MAX, .backend = YJSON_YAML };
+    yjson_error ye;
+    yjson_doc *doc = yjson_parse_string(s->text + s->ybase, s->ylen, &o, &ye);
+    if (!doc) {
+        size_t off = ye.line > 0 ? index_offset(s, ye.index) : s->ybase;
+        return err_at(s, off, "%s", ye.msg);
     }
-    *loaded = true;
-    yaml_document_t extra;
-    if (!yaml_parser_load(&p, &extra)) {
-        r = err_at(s, mark_offset(s, p.problem_mark), "bad YAML: %s%s%s", p.problem ? p.problem : "syntax error",
-                   p.context ? " " : "", p.context ? p.context : "");
-        goto out;
+    s->doc = doc;
+    const json_t *tnode = NULL;
+    err_code r = read_root(s, yjson_root(doc), md, f, &tnode);
+    if (!r && tnode) {
+        scalar_at sa = { .node = tnode };
+        if (!yjson_scalar_span(doc, tnode, &sa.span))
+            sa.node = NULL;
+        r = check_template(s, f->template, strlen(f->template), locate_scalar, &sa, "");
     }
-    bool more = yaml_document_get_root_node(&extra) != NULL;
-    yaml_mark_t at = more ? yaml_document_get_root_node(&extra)->start_mark : p.mark;
-    yaml_document_delete(&extra);
-    if (more) {
-        r = err_at(s, mark_offset(s, at), "%s holds more than one YAML document", md ? "the front matter" : "the file");
-        goto out;
-    }
-    r = read_root(s, doc, md, f, tnode);
-out:
-    yaml_parser_delete(&p);
+    s->doc = NULL;
+    yjson_free(doc);
     return r;
 }
 
@@ -771,9 +592,6 @@ err_code prompt_file_parse(const char *path, const char *text, size_t len, promp
         r = ferr(e, path, 0, 0, "out of memory");
         goto out;
     }
-    yaml_document_t doc;
-    bool loaded = false;
-    yaml_node_t *tnode = NULL;
     size_t body = 0;
     bool front = false;
     if (md) {
@@ -805,15 +623,8 @@ err_code prompt_file_parse(const char *path, const char *text, size_t len, promp
         s.ybase = 0;
         s.ylen = len;
     }
-    if (!md || front) {
-        r = parse_yaml(&s, md, out, &tnode, &doc, &loaded);
-        if (!r && tnode)
-            r = check_template(&s, out->template, strlen(out->template), locate_scalar, tnode, "");
-        if (loaded)
-            yaml_document_delete(&doc);
-        if (r)
-            goto out;
-    }
+    if ((!md || front) && (r = parse_yaml(&s, md, out)))
+        goto out;
     if (md) {
         out->type = PROMPT_TEXT;
         out->template = strndup(text + body, len - body);
@@ -1198,6 +1009,14 @@ static err_code put_string(buf *b, const char *s, size_t n, int indent)
         i += ln + 1;
     }
     return r;
+}
+
+static bool word_is(const char *s, size_t n, const char *const *words)
+{
+    for (; *words; words++)
+        if (strlen(*words) == n && memcmp(*words, s, n) == 0)
+            return true;
+    return false;
 }
 
 /* A mapping key at indentation `indent` (already written): plain when it

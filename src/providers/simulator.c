@@ -21,6 +21,15 @@
  * request (hashed canonically, keys sorted, without the fields that only
  * change delivery: stream, stream_options, n, max_tokens, simulator) and
  * seq. Nothing reads the clock: "created" is SIM_EPOCH + seq.
+ * Sampling: a request with an explicit "temperature" > 0 and no "seed"
+ * (mode other than echo) samples like a model: a per-choice generator
+ * seeded from the request hash, seq and the choice index decides, at each
+ * decision point (the lorem text, the canned answer, the tool picked under
+ * tool_choice "auto", each placeholder value of tool arguments and
+ * json_schema answers), whether to deviate from the deterministic answer,
+ * with probability min(1, temperature / 2). Without sampling no generator
+ * exists and every answer is byte-for-byte what it was before sampling was
+ * added; the answer content then depends on the request only.
  */
 #include <ctype.h>
 #include <inttypes.h>
@@ -117,6 +126,10 @@ typedef struct ctx {
     long max_tokens;        /* 0 = none given */
     json_t *stop;           /* borrowed: string or array of strings */
     json_t *tool;           /* borrowed: the function object to call */
+    json_t *auto_tools;     /* borrowed: the tools array when tool_choice is auto / absent */
+    double temperature;     /* -1 when absent */
+    bool has_seed;          /* the request has a "seed" */
+    double deviate_p;       /* > 0: sampling is on (see the file header) */
     int format;             /* 0 text, 1 json_object, 2 json_schema */
     json_t *schema;         /* borrowed: json_schema.schema */
     long prompt_tokens;
@@ -155,6 +168,26 @@ static uint64_t fnv1a(uint64_t h, const void *data, size_t n)
 }
 
 #define FNV_OFFSET 0xCBF29CE484222325ull
+
+/* The generator of one sampled choice: each decision point asks deviate()
+ * first and, when it says yes, draws its variant from the same state. */
+typedef struct sampler {
+    uint64_t state;
+    double p;               /* probability to deviate at a decision point */
+} sampler;
+
+/* A uniform double in [0, 1). */
+static double unit_draw(sampler *s)
+{
+    return (double)(rng_next(&s->state) >> 11) * 0x1p-53;
+}
+
+/* True when this decision point leaves the deterministic answer. NULL (no
+ * sampling) never deviates and draws nothing. */
+static bool deviate(sampler *s)
+{
+    return s && s->p > 0 && unit_draw(s) < s->p;
+}
 
 static void *palloc(ctx *c, size_t n)
 {
@@ -707,8 +740,10 @@ static bool parse_tools(ctx *c)
         return true;
     json_t *first = json_object_get(json_array_get(tools, 0), "function");
     if (!tc) {
-        if (mentions_tool(c->user_text, c->user_len))
+        if (mentions_tool(c->user_text, c->user_len)) {
             c->tool = first;
+            c->auto_tools = tools;
+        }
         return true;
     }
     if (json_is_string(tc)) {
@@ -720,8 +755,10 @@ static bool parse_tools(ctx *c)
             return true;
         }
         if (strcmp(s, "auto") == 0) {
-            if (mentions_tool(c->user_text, c->user_len))
+            if (mentions_tool(c->user_text, c->user_len)) {
                 c->tool = first;
+                c->auto_tools = tools;
+            }
             return true;
         }
         return refuse(c, 400, "tool_choice", "invalid_value",
@@ -790,7 +827,37 @@ static bool parse_response_format(ctx *c)
     return true;
 }
 
-/* stream, stream_options, n, max_tokens / max_completion_tokens, stop. */
+/* temperature (a number from 0 to 2, as OpenAI checks it) and seed (an
+ * integer): together they decide whether the answer is sampled. */
+static bool parse_sampling(ctx *c)
+{
+    c->temperature = -1;
+    json_t *t = get(c->req, "temperature");
+    if (t) {
+        if (!json_is_number(t))
+            return refuse_type(c, "temperature", "a decimal", t);
+        double v = json_number_value(t);
+        if (!(v >= 0))
+            return refuse(c, 400, "temperature", "decimal_below_min_value",
+                          "Invalid 'temperature': decimal below minimum value. Expected a value >= 0, "
+                          "but got %g instead.", v);
+        if (v > 2)
+            return refuse(c, 400, "temperature", "decimal_above_max_value",
+                          "Invalid 'temperature': decimal above maximum value. Expected a value <= 2, "
+                          "but got %g instead.", v);
+        c->temperature = v;
+    }
+    json_t *seed = get(c->req, "seed");
+    if (seed && !json_is_integer(seed))
+        return refuse_type(c, "seed", "an integer", seed);
+    c->has_seed = seed != NULL;
+    if (c->temperature > 0 && !c->has_seed && c->mode != M_ECHO)
+        c->deviate_p = MIN(1.0, c->temperature / 2);
+    return true;
+}
+
+/* stream, stream_options, n, max_tokens / max_completion_tokens, stop,
+ * temperature, seed. */
 static bool parse_common(ctx *c, long default_max)
 {
     json_t *model = get(c->req, "model");
@@ -836,7 +903,7 @@ static bool parse_common(ctx *c, long default_max)
         }
         c->stop = stop;
     }
-    return true;
+    return parse_sampling(c);
 }
 
 /* One prompt of a completions request: a string, or token ids rendered as
@@ -933,22 +1000,34 @@ static const char *const lorem_words[] = {
 };
 
 /* Deterministic lorem ipsum of exactly ntok tokens (fewer only for 0),
- * sentences of 4 to 12 words, seeded by seed. */
-static void lorem(ctx *c, uint64_t seed, long ntok, const char **text, size_t *len)
+ * sentences of 4 to 12 words, seeded by seed. A sampler (NULL = none) may
+ * make it diverge: from a word picked at random on, the text continues
+ * from another seed, as a sampled answer drifts from the likeliest one.
+ * The divergence comes earlier at higher temperature. */
+static void lorem(ctx *c, uint64_t seed, long ntok, sampler *smp, const char **text, size_t *len)
 {
     *text = "";
     *len = 0;
     if (ntok <= 0)
         return;
+    long diverge_at = -1;
+    uint64_t alt_seed = 0;
+    if (deviate(smp)) {
+        long span = MAX(1L, (long)((1.0 - 0.9 * smp->p) * (double)ntok / 2));
+        diverge_at = (long)(rng_next(&smp->state) % (uint64_t)span);
+        alt_seed = rng_next(&smp->state);
+    }
     size_t cap = (size_t)ntok * 16 + 32;
     char *m = palloc(c, cap);
     if (!m)
         return;
-    uint64_t rng = seed;
+    uint64_t rng = diverge_at == 0 ? alt_seed : seed;
     size_t at = 0;
     long have = 0, word = 0, total = 0;
     long sentence_len = 4 + (long)(rng_next(&rng) % 9);
     while (have < ntok && at + 16 < cap) {
+        if (total == diverge_at && total > 0)
+            rng = alt_seed;
         const char *w;
         if (total < 2)
             w = total == 0 ? "lorem" : "ipsum";
@@ -981,7 +1060,54 @@ static void lorem(ctx *c, uint64_t seed, long ntok, const char **text, size_t *l
 typedef struct filler {
     const json_t *root;     /* the top-level schema, for local "$ref"s */
     long budget;            /* output bytes still allowed */
+    sampler *smp;           /* NULL: the deterministic placeholders only */
 } filler;
+
+/* The range a sampled number is drawn from: [minimum, maximum] when both
+ * are given; with only a minimum, up to 9 above it; without a minimum, 1 to
+ * 10 (cut at the maximum), or the 9 below the maximum when it is under 10.
+ * Bounds beyond +-1e15 are clipped. False when the range is empty. */
+static bool sample_range(const json_t *min, const json_t *max, double *lo, double *hi)
+{
+    const double width = 9;
+    bool has_min = json_is_number(min), has_max = json_is_number(max);
+    double mx = json_number_value(max);
+    if (has_min)
+        *lo = json_number_value(min);
+    else
+        *lo = has_max && mx < 1 + width ? mx - width : 1;
+    *hi = *lo + width;
+    if (has_max && (has_min || mx < *hi))
+        *hi = mx;
+    *lo = MAX(*lo, -1e15);
+    *hi = MIN(*hi, 1e15);
+    return *lo <= *hi;
+}
+
+/* A sampled integer in the schema's range other than v0 when the range has
+ * another value. */
+static json_t *sample_integer(filler *f, const json_t *min, const json_t *max, json_int_t v0)
+{
+    double lo, hi;
+    if (!sample_range(min, max, &lo, &hi) || ceil(lo) > floor(hi))
+        return json_integer(v0);
+    json_int_t a = (json_int_t)ceil(lo), b = (json_int_t)floor(hi);
+    uint64_t n = (uint64_t)(b - a) + 1;
+    json_int_t x = a + (json_int_t)(rng_next(&f->smp->state) % n);
+    if (x == v0 && n > 1)
+        x = a + (json_int_t)((uint64_t)(x - a + 1) % n);
+    return json_integer(x);
+}
+
+/* A sampled number in the schema's range, with two decimals. */
+static json_t *sample_number(filler *f, const json_t *min, const json_t *max, double v0)
+{
+    double lo, hi;
+    if (!sample_range(min, max, &lo, &hi))
+        return json_real(v0);
+    double x = round((lo + unit_draw(f->smp) * (hi - lo)) * 100) / 100;
+    return json_real(x < lo ? lo : x > hi ? hi : x);
+}
 
 /* A copy of a scalar const/enum value, or NULL when v is not a scalar. */
 static json_t *scalar_copy(filler *f, const json_t *v)
@@ -1037,8 +1163,14 @@ static json_t *fill_schema(filler *f, const json_t *schema, int depth)
     if (depth > SCHEMA_DEPTH || f->budget <= 0 || !json_is_object(schema))
         return json_string("sim");
     json_t *v = scalar_copy(f, json_object_get(schema, "const"));
+    if (v)
+        return v;
+    json_t *en = json_object_get(schema, "enum");
+    size_t nen = json_array_size(en);
+    if (nen > 1 && deviate(f->smp)) /* another value of the enum */
+        v = scalar_copy(f, json_array_get(en, 1 + (size_t)(rng_next(&f->smp->state) % (nen - 1))));
     if (!v)
-        v = scalar_copy(f, json_array_get(json_object_get(schema, "enum"), 0));
+        v = scalar_copy(f, json_array_get(en, 0));
     if (v)
         return v;
     json_t *ref = json_object_get(schema, "$ref");
@@ -1057,28 +1189,32 @@ static json_t *fill_schema(filler *f, const json_t *schema, int depth)
     json_t *max = json_object_get(schema, "maximum");
     if (strcmp(type, "integer") == 0) {
         json_t *bound = json_is_number(min) ? min : json_is_number(max) && json_number_value(max) < 1 ? max : NULL;
+        json_int_t v0 = 1;
         if (json_is_integer(bound))
-            return json_integer(json_integer_value(bound));
-        if (bound && fabs(json_real_value(bound)) < 1e15)
-            return json_integer((json_int_t)(bound == min ? ceil(json_real_value(bound))
-                                                          : floor(json_real_value(bound))));
-        return json_integer(1);
+            v0 = json_integer_value(bound);
+        else if (bound && fabs(json_real_value(bound)) < 1e15)
+            v0 = (json_int_t)(bound == min ? ceil(json_real_value(bound)) : floor(json_real_value(bound)));
+        return deviate(f->smp) ? sample_integer(f, min, max, v0) : json_integer(v0);
     }
     if (strcmp(type, "number") == 0) {
+        double v0 = 1.5;
         if (json_is_number(min))
-            return json_real(json_number_value(min));
-        if (json_is_number(max) && json_number_value(max) < 1.5)
-            return json_real(json_number_value(max));
-        return json_real(1.5);
+            v0 = json_number_value(min);
+        else if (json_is_number(max) && json_number_value(max) < 1.5)
+            v0 = json_number_value(max);
+        return deviate(f->smp) ? sample_number(f, min, max, v0) : json_real(v0);
     }
     if (strcmp(type, "boolean") == 0)
-        return json_true();
+        return json_boolean(!deviate(f->smp));
     if (strcmp(type, "null") == 0)
         return json_null();
     if (strcmp(type, "array") == 0) {
         json_t *a = json_array();
         json_t *mi = json_object_get(schema, "minItems");
+        json_t *ma = json_object_get(schema, "maxItems");
         json_int_t count = json_is_integer(mi) ? json_integer_value(mi) : 0;
+        if ((!json_is_integer(ma) || json_integer_value(ma) > count) && count < 8 && deviate(f->smp))
+            count++; /* one item more than the minimum */
         for (json_int_t i = 0; a && i < count && i < 8 && f->budget > 0; i++) {
             if (json_array_append_new(a, fill_schema(f, json_object_get(schema, "items"),
                                                      depth + 1)) != 0) {
@@ -1111,13 +1247,16 @@ static json_t *fill_schema(filler *f, const json_t *schema, int depth)
         }
         return o;
     }
+    if (deviate(f->smp)) /* another word */
+        return json_string(lorem_words[rng_next(&f->smp->state) % countof(lorem_words)]);
     return json_string("sim");
 }
 
-/* fill_schema from the top of schema (NULL: an empty object). */
-static json_t *fill_document(const json_t *schema)
+/* fill_schema from the top of schema (NULL: an empty object); smp NULL =
+ * no sampling. */
+static json_t *fill_document(const json_t *schema, sampler *smp)
 {
-    filler f = { schema, SCHEMA_BUDGET };
+    filler f = { schema, SCHEMA_BUDGET, smp };
     return schema ? fill_schema(&f, schema, 0) : json_object();
 }
 
@@ -1169,6 +1308,8 @@ static void make_choice(ctx *c, size_t k, choice *ch)
     const char *text = "";
     size_t len = 0;
     uint64_t seed = mix64(c->hash ^ mix64(o->seed) ^ (0x51ED27ull * (k + 1)));
+    sampler sampled = { mix64(seed ^ mix64(c->seq ^ 0x5A3D1E7ull)), c->deviate_p };
+    sampler *smp = c->deviate_p > 0 ? &sampled : NULL;
     long lorem_len = c->k.tokens >= 0 ? c->k.tokens : o->max_tokens > 0 ? o->max_tokens : 64;
     if (lorem_len > SIM_MAX_ANSWER_TOKENS)
         lorem_len = SIM_MAX_ANSWER_TOKENS;
@@ -1184,7 +1325,10 @@ static void make_choice(ctx *c, size_t k, choice *ch)
         break;
     case M_CANNED:
         if (o->ncanned > 0 && o->canned) {
-            text = o->canned[(c->seq + k) % o->ncanned];
+            size_t at = (size_t)((c->seq + k) % o->ncanned);
+            if (o->ncanned > 1 && deviate(smp)) /* another of the answers */
+                at = (at + 1 + (size_t)(rng_next(&smp->state) % (o->ncanned - 1))) % o->ncanned;
+            text = o->canned[at];
             text = text ? text : "";
         } else {
             text = DEFAULT_CANNED;
@@ -1192,23 +1336,28 @@ static void make_choice(ctx *c, size_t k, choice *ch)
         len = strlen(text);
         break;
     default: /* lorem, broken-stream */
-        lorem(c, seed, lorem_len, &text, &len);
+        lorem(c, seed, lorem_len, smp, &text, &len);
         break;
     }
     ch->finish = "stop";
-    if (c->tool) {
-        json_t *name = json_object_get(c->tool, "name");
-        json_t *params = json_object_get(c->tool, "parameters");
+    json_t *tool = c->tool;
+    size_t ntools = json_array_size(c->auto_tools);
+    if (tool && ntools > 1 && deviate(smp)) /* tool_choice auto: another of the tools */
+        tool = json_object_get(json_array_get(c->auto_tools, 1 + (size_t)(rng_next(&smp->state) % (ntools - 1))),
+                               "function");
+    if (tool) {
+        json_t *name = json_object_get(tool, "name");
+        json_t *params = json_object_get(tool, "parameters");
         ch->tool_name = json_string_value(name);
         ch->finish = "tool_calls";
         snprintf(ch->call_id, sizeof ch->call_id, "call_sim_%016" PRIx64, mix64(seed ^ c->seq));
-        dump_to_pool(c, fill_document(json_is_object(params) ? params : NULL), &text, &len);
+        dump_to_pool(c, fill_document(json_is_object(params) ? params : NULL, smp), &text, &len);
     } else if (c->format == 1) {
         json_t *obj = json_object();
         set(c, obj, "answer", jstr(c, text, len));
         dump_to_pool(c, obj, &text, &len);
     } else if (c->format == 2) {
-        dump_to_pool(c, fill_document(c->schema), &text, &len);
+        dump_to_pool(c, fill_document(c->schema, smp), &text, &len);
     } else if (c->stop) {
         len = cut_at_stop(c->stop, text, len);
     }

@@ -84,6 +84,27 @@ static const store_migration migrations[] = {
       "  from_version INTEGER, to_version INTEGER NOT NULL, who TEXT NOT NULL, at_ns INTEGER NOT NULL,\n"
       "  reason TEXT NOT NULL CHECK (reason IN ('set','rollback','push')));\n"
       "CREATE INDEX prompt_label_moves_name ON prompt_label_moves(name, label, id);\n" },
+    /* Issue #5's stored evaluation runs (src/eval/evstore.c, docs/internals/
+     * eval.md): one row per run with its summary, one row per result (a test
+     * x prompt x provider x repeat) with the record as JSON; stored datasets
+     * (src/eval/dataset.c): immutable numbered versions of test cases, one
+     * row per test case. */
+    { 5, "evaluation runs and their results; datasets and their versions",
+      "CREATE TABLE eval_runs (id TEXT PRIMARY KEY, created_ns INTEGER NOT NULL,\n"
+      "  status TEXT NOT NULL, description TEXT, suite TEXT, meta TEXT NOT NULL, summary TEXT,\n"
+      "  records INTEGER NOT NULL DEFAULT 0, passed INTEGER, failed INTEGER, errors INTEGER);\n"
+      "CREATE INDEX eval_runs_created ON eval_runs(created_ns);\n"
+      "CREATE TABLE eval_results (run_id TEXT NOT NULL, seq INTEGER NOT NULL, test INTEGER NOT NULL,\n"
+      "  repeat INTEGER NOT NULL, prompt INTEGER NOT NULL, provider INTEGER NOT NULL,\n"
+      "  verdict TEXT NOT NULL CHECK (verdict IN ('pass','fail','error')), score REAL,\n"
+      "  record TEXT NOT NULL, PRIMARY KEY (run_id, seq)) WITHOUT ROWID;\n"
+      "CREATE TABLE datasets (name TEXT PRIMARY KEY, latest INTEGER NOT NULL,\n"
+      "  created_ns INTEGER NOT NULL, updated_ns INTEGER NOT NULL);\n"
+      "CREATE TABLE dataset_versions (name TEXT NOT NULL, version INTEGER NOT NULL,\n"
+      "  rows INTEGER NOT NULL, hash TEXT NOT NULL, message TEXT, author TEXT NOT NULL,\n"
+      "  source TEXT, created_ns INTEGER NOT NULL, PRIMARY KEY (name, version));\n"
+      "CREATE TABLE dataset_rows (name TEXT NOT NULL, version INTEGER NOT NULL, idx INTEGER NOT NULL,\n"
+      "  row TEXT NOT NULL, PRIMARY KEY (name, version, idx)) WITHOUT ROWID;\n" },
 };
 
 /* The steps in order; *n gets their number, which is also the latest

@@ -1265,6 +1265,11 @@ TEST(sim_bad_chat_requests)
         { "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"stop\":5}", "stop", "invalid_type" },
         { "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"stop\":[\"a\",\"b\",\"c\",\"d\",\"e\"]}", "stop", "array_above_max_length" },
         { "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"model\":5}", "model", "invalid_type" },
+        { "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"temperature\":\"hot\"}", "temperature", "invalid_type" },
+        { "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"temperature\":-0.1}", "temperature", "decimal_below_min_value" },
+        { "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"temperature\":2.5}", "temperature", "decimal_above_max_value" },
+        { "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"seed\":\"7\"}", "seed", "invalid_type" },
+        { "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"seed\":1.5}", "seed", "invalid_type" },
         { "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"tools\":{}}", "tools", "invalid_type" },
         { "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"tools\":[{\"type\":\"custom\"}]}", "tools[0].type", "invalid_value" },
         { "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"tools\":[{\"type\":\"function\"}]}", "tools[0].function", "missing_required_parameter" },
@@ -1326,6 +1331,8 @@ TEST(sim_bad_completions_requests)
         { "{\"prompt\":\"x\",\"n\":9,\"max_tokens\":5,\"stop\":null,\"x\":[\"a\",\"b\"]}", NULL },
         { "{\"prompt\":[\"a\",\"b\"],\"n\":9}", "prompt" },
         { "{\"prompt\":\"x\",\"max_tokens\":0}", "max_tokens" },
+        { "{\"prompt\":\"x\",\"temperature\":3}", "temperature" },
+        { "{\"prompt\":\"x\",\"seed\":true}", "seed" },
     };
     pool *p = pool_new(0);
     for (size_t i = 0; i < countof(cases); i++) {
@@ -1455,6 +1462,318 @@ TEST(sim_golden_plans)
             free(want);
         }
         free(got);
+    }
+    pool_free(p);
+}
+
+/* ---- sampling: temperature > 0 without a seed ---- */
+
+/* The first choice of a chat plan as one string: its content, or
+ * "name args" for a tool call. Written into out (cap bytes). */
+static void answer_of(pool *p, const sim_options *o, const char *mode, const char *req, uint64_t seq, char *out,
+                      size_t cap)
+{
+    sim_plan pl = plan_of(p, o, SIM_CHAT, mode, req, seq);
+    json_t *b = body_of(&pl);
+    json_t *m = json_object_get(json_array_get(json_object_get(b, "choices"), 0), "message");
+    json_t *fn = json_object_get(json_array_get(json_object_get(m, "tool_calls"), 0), "function");
+    if (fn)
+        snprintf(out, cap, "%s %s", str_at(fn, "name"), str_at(fn, "arguments"));
+    else
+        snprintf(out, cap, "%s", str_at(m, "content") ? str_at(m, "content") : "(null)");
+    json_decref(b);
+}
+
+/* How many of seqs 0..n-1 answer something other than the most common
+ * answer (the deterministic one), and how many distinct answers there are. */
+static void count_variants(pool *p, const sim_options *o, const char *mode, const char *req, int n, int *deviating,
+                           int *distinct)
+{
+    enum { CAP = 1200 };
+    static char answers[200][CAP];
+    if (n > 200)
+        n = 200;
+    for (int i = 0; i < n; i++)
+        answer_of(p, o, mode, req, (uint64_t)i, answers[i], CAP);
+    int best = 0, best_count = 0;
+    *distinct = 0;
+    for (int i = 0; i < n; i++) {
+        int same = 0, first = 1;
+        for (int j = 0; j < n; j++) {
+            if (strcmp(answers[i], answers[j]) == 0) {
+                same++;
+                if (j < i)
+                    first = 0;
+            }
+        }
+        *distinct += first;
+        if (same > best_count) {
+            best_count = same;
+            best = i;
+        }
+    }
+    (void)best;
+    *deviating = n - best_count;
+}
+
+#define LOREM_REQ(extra) "{\"messages\":[{\"role\":\"user\",\"content\":\"Tell me about refunds\"}]" extra "}"
+
+TEST(sim_sampling_lorem_varies_with_temperature)
+{
+    pool *p = pool_new(0);
+    int dev, distinct;
+    count_variants(p, NULL, "lorem", LOREM_REQ(",\"temperature\":0.9"), 60, &dev, &distinct);
+    /* p = 0.45 per answer: about 27 of 60 deviate, each with its own text */
+    CHECK(dev >= 12 && dev <= 45);
+    CHECK(distinct >= 10);
+    /* a sampled answer keeps the length: exactly max_tokens tokens */
+    for (uint64_t seq = 0; seq < 10; seq++) {
+        sim_plan pl = plan_of(p, NULL, SIM_CHAT, "lorem", LOREM_REQ(",\"temperature\":0.9,\"max_tokens\":20"), seq);
+        json_t *b = body_of(&pl);
+        CHECK_INT(json_integer_value(json_object_get(json_object_get(b, "usage"), "completion_tokens")), 20);
+        CHECK_STR(str_at(json_array_get(json_object_get(b, "choices"), 0), "finish_reason"), "length");
+        json_decref(b);
+    }
+    /* more variation at a higher temperature */
+    int low, high;
+    count_variants(p, NULL, "lorem", LOREM_REQ(",\"temperature\":0.3"), 150, &low, &distinct);
+    count_variants(p, NULL, "lorem", LOREM_REQ(",\"temperature\":1.6"), 150, &high, &distinct);
+    CHECK(low > 0);
+    CHECK(high > low + 30);
+    /* temperature 2: every answer deviates from the deterministic one */
+    char base[1200], got[1200];
+    answer_of(p, NULL, "lorem", LOREM_REQ(",\"temperature\":2,\"seed\":1"), 0, base, sizeof base);
+    count_variants(p, NULL, "lorem", LOREM_REQ(",\"temperature\":2"), 40, &dev, &distinct);
+    CHECK(distinct >= 35);
+    /* the same seq gives the same sampled answer, streamed or not */
+    answer_of(p, NULL, "lorem", LOREM_REQ(",\"temperature\":1.2"), 17, base, sizeof base);
+    answer_of(p, NULL, "lorem", LOREM_REQ(",\"temperature\":1.2"), 17, got, sizeof got);
+    CHECK_STR(got, base);
+    sim_plan s = plan_of(p, NULL, SIM_CHAT, "lorem", LOREM_REQ(",\"temperature\":1.2,\"stream\":true"), 17);
+    stream_view v;
+    view_stream(&s, true, &v);
+    v.content[0][v.len[0]] = '\0';
+    CHECK_STR(v.content[0], base);
+    pool_free(p);
+}
+
+TEST(sim_sampling_off_is_deterministic)
+{
+    pool *p = pool_new(0);
+    static const char *const reqs[] = {
+        LOREM_REQ(""),                                   /* absent: OpenAI's default 1, but no sampling */
+        LOREM_REQ(",\"temperature\":0"),
+        LOREM_REQ(",\"temperature\":0.9,\"seed\":7"),    /* a seed fixes it */
+        LOREM_REQ(",\"temperature\":2,\"seed\":7"),
+        LOREM_REQ(",\"temperature\":null"),              /* null is absent */
+    };
+    for (size_t i = 0; i < countof(reqs); i++) {
+        int dev, distinct;
+        count_variants(p, NULL, "lorem", reqs[i], 30, &dev, &distinct);
+        if (dev != 0 || distinct != 1)
+            test_fail(__FILE__, __LINE__, "%s: %d deviating, %d distinct", reqs[i], dev, distinct);
+    }
+    /* the seed is part of the request: another seed, another (fixed) answer */
+    char a[1200], b[1200];
+    answer_of(p, NULL, "lorem", reqs[2], 0, a, sizeof a);
+    answer_of(p, NULL, "lorem", LOREM_REQ(",\"temperature\":0.9,\"seed\":8"), 0, b, sizeof b);
+    CHECK(strcmp(a, b) != 0);
+    /* echo never varies */
+    int dev, distinct;
+    count_variants(p, NULL, "echo", LOREM_REQ(",\"temperature\":1.9"), 30, &dev, &distinct);
+    CHECK_INT(dev, 0);
+    answer_of(p, NULL, "echo", LOREM_REQ(",\"temperature\":1.9"), 5, a, sizeof a);
+    CHECK_STR(a, "Tell me about refunds");
+    pool_free(p);
+}
+
+TEST(sim_sampling_canned)
+{
+    pool *p = pool_new(0);
+    static const char *answers[] = { "First answer.", "Second answer.", "Third." };
+    sim_options o = base_opts;
+    o.canned = answers;
+    o.ncanned = 3;
+    int off_cycle = 0;
+    for (uint64_t seq = 0; seq < 60; seq++) {
+        char got[200];
+        answer_of(p, &o, "canned", LOREM_REQ(",\"temperature\":1"), seq, got, sizeof got);
+        CHECK(strcmp(got, answers[0]) == 0 || strcmp(got, answers[1]) == 0 || strcmp(got, answers[2]) == 0);
+        off_cycle += strcmp(got, answers[seq % 3]) != 0;
+        answer_of(p, &o, "canned", LOREM_REQ(",\"temperature\":1,\"seed\":3"), seq, got, sizeof got);
+        CHECK_STR(got, answers[seq % 3]);        /* a seed: the cycle as before */
+    }
+    CHECK(off_cycle >= 15 && off_cycle <= 45); /* p = 0.5 */
+    pool_free(p);
+}
+
+static const char *support_tools =
+    "\"tools\":["
+    "{\"type\":\"function\",\"function\":{\"name\":\"lookup_order\",\"parameters\":{\"type\":\"object\","
+    "\"properties\":{\"order_id\":{\"type\":\"string\"},\"channel\":{\"type\":\"string\",\"enum\":[\"web\",\"app\",\"phone\"]},"
+    "\"days\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":5},\"score\":{\"type\":\"number\",\"minimum\":0,\"maximum\":1},"
+    "\"urgent\":{\"type\":\"boolean\"},\"fixed\":{\"const\":\"v1\"},"
+    "\"notes\":{\"type\":\"array\",\"items\":{\"type\":\"string\"},\"maxItems\":2}},"
+    "\"required\":[\"order_id\",\"channel\",\"days\",\"score\",\"urgent\",\"fixed\",\"notes\"]}}},"
+    "{\"type\":\"function\",\"function\":{\"name\":\"refund\",\"parameters\":{\"type\":\"object\","
+    "\"properties\":{\"amount\":{\"type\":\"number\"}},\"required\":[\"amount\"]}}},"
+    "{\"type\":\"function\",\"function\":{\"name\":\"escalate\"}}]";
+
+TEST(sim_sampling_tool_choice_and_arguments)
+{
+    pool *p = pool_new(0);
+    char req[2048], got[1200];
+    int seen_tool[3] = { 0, 0, 0 }, seen_channel[3] = { 0, 0, 0 }, seen_days[6] = { 0 }, seen_urgent[2] = { 0, 0 };
+    int seen_notes[3] = { 0, 0, 0 }, seen_id_other = 0;
+    snprintf(req, sizeof req, "{\"messages\":[{\"role\":\"user\",\"content\":\"use a tool\"}],%s,"
+             "\"tool_choice\":\"auto\",\"temperature\":1.2}", support_tools);
+    for (uint64_t seq = 0; seq < 120; seq++) {
+        answer_of(p, NULL, "lorem", req, seq, got, sizeof got);
+        static const char *const names[3] = { "lookup_order ", "refund ", "escalate " };
+        int t = -1;
+        for (int i = 0; i < 3; i++)
+            if (strncmp(got, names[i], strlen(names[i])) == 0)
+                t = i;
+        CHECK(t >= 0);
+        if (t < 0)
+            continue;
+        seen_tool[t]++;
+        if (t != 0)
+            continue;
+        json_t *a = json_loads(got + strlen(names[0]), 0, NULL);
+        CHECK(json_is_object(a));
+        const char *ch = str_at(a, "channel");
+        for (int i = 0; i < 3; i++)
+            if (ch && strcmp(ch, (const char *[]){ "web", "app", "phone" }[i]) == 0)
+                seen_channel[i]++;
+        json_int_t d = json_integer_value(json_object_get(a, "days"));
+        CHECK(json_is_integer(json_object_get(a, "days")) && d >= 1 && d <= 5);
+        if (d >= 1 && d <= 5)
+            seen_days[d]++;
+        double sc = json_number_value(json_object_get(a, "score"));
+        CHECK(json_is_number(json_object_get(a, "score")) && sc >= 0 && sc <= 1);
+        CHECK(json_is_boolean(json_object_get(a, "urgent")));
+        seen_urgent[json_is_true(json_object_get(a, "urgent"))]++;
+        CHECK_STR(str_at(a, "fixed"), "v1");                  /* const never varies */
+        size_t nn = json_array_size(json_object_get(a, "notes"));
+        CHECK(nn <= 2);
+        if (nn <= 2)
+            seen_notes[nn]++;
+        CHECK(json_is_string(json_object_get(a, "order_id")));
+        seen_id_other += strcmp(str_at(a, "order_id") ? str_at(a, "order_id") : "", "sim") != 0;
+        json_decref(a);
+    }
+    /* p = 0.6: the first tool about 40% of the time, the others share the rest */
+    CHECK(seen_tool[0] >= 25 && seen_tool[1] >= 15 && seen_tool[2] >= 15);
+    CHECK(seen_channel[0] > 0 && seen_channel[1] > 0 && seen_channel[2] > 0);
+    int day_values = 0;
+    for (int i = 1; i <= 5; i++)
+        day_values += seen_days[i] > 0;
+    CHECK(day_values >= 3);
+    CHECK(seen_urgent[0] > 0 && seen_urgent[1] > 0);
+    CHECK(seen_notes[0] > 0 && seen_notes[1] > 0);
+    CHECK(seen_id_other > 0);
+
+    /* temperature 0, a seed, or tool_choice "required" / named: always the same call */
+    static const char *const fixed[] = {
+        ",\"tool_choice\":\"auto\",\"temperature\":0",
+        ",\"tool_choice\":\"auto\",\"temperature\":1.2,\"seed\":5",
+        ",\"temperature\":1.2,\"seed\":5",
+        ",\"tool_choice\":\"required\",\"temperature\":0,\"n\":1",
+    };
+    for (size_t i = 0; i < countof(fixed); i++) {
+        snprintf(req, sizeof req, "{\"messages\":[{\"role\":\"user\",\"content\":\"use a tool\"}],%s%s}", support_tools,
+                 fixed[i]);
+        int dev, distinct;
+        count_variants(p, NULL, "lorem", req, 30, &dev, &distinct);
+        if (dev != 0)
+            test_fail(__FILE__, __LINE__, "%s: %d deviating", fixed[i], dev);
+        answer_of(p, NULL, "lorem", req, 0, got, sizeof got);
+        CHECK(strncmp(got, "lookup_order {", 14) == 0);
+    }
+    /* the deterministic arguments are the documented placeholders */
+    CHECK(strstr(got, "\"channel\":\"web\"") && strstr(got, "\"days\":1") && strstr(got, "\"urgent\":true") &&
+          strstr(got, "\"notes\":[]") && strstr(got, "\"order_id\":\"sim\""));
+    /* "required" with sampling picks the first tool, only its arguments vary */
+    snprintf(req, sizeof req, "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],%s,\"tool_choice\":\"required\","
+             "\"temperature\":1.5}", support_tools);
+    int dev, distinct;
+    count_variants(p, NULL, "lorem", req, 30, &dev, &distinct);
+    CHECK(dev > 0);
+    for (uint64_t seq = 0; seq < 30; seq++) {
+        answer_of(p, NULL, "lorem", req, seq, got, sizeof got);
+        CHECK(strncmp(got, "lookup_order {", 14) == 0);
+    }
+    pool_free(p);
+}
+
+TEST(sim_sampling_json_schema_and_n)
+{
+    pool *p = pool_new(0);
+    const char *req = "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"temperature\":1,"
+                      "\"response_format\":{\"type\":\"json_schema\",\"json_schema\":{\"name\":\"r\",\"schema\":"
+                      "{\"type\":\"object\",\"properties\":{\"grade\":{\"enum\":[\"A\",\"B\",\"C\"]}},"
+                      "\"required\":[\"grade\"]}}}}";
+    int dev, distinct;
+    count_variants(p, NULL, "lorem", req, 40, &dev, &distinct);
+    CHECK(dev > 5);
+    CHECK(distinct == 3);
+    /* n choices sample independently */
+    sim_plan pl = plan_of(p, NULL, SIM_CHAT, "lorem", LOREM_REQ(",\"temperature\":2,\"n\":4"), 9);
+    json_t *b = body_of(&pl);
+    json_t *chs = json_object_get(b, "choices");
+    const char *c0 = str_at(json_object_get(json_array_get(chs, 0), "message"), "content");
+    int differ = 0;
+    for (size_t i = 1; i < 4; i++)
+        differ += strcmp(c0, str_at(json_object_get(json_array_get(chs, i), "message"), "content")) != 0;
+    CHECK_INT(differ, 3);
+    json_decref(b);
+    pool_free(p);
+}
+
+TEST(sim_sampling_number_ranges)
+{
+    pool *p = pool_new(0);
+    static const struct {
+        const char *schema;
+        double lo, hi;
+        int min_distinct;
+    } cases[] = {
+        { "{\"type\":\"integer\",\"maximum\":-3}", -12, -3, 3 },
+        { "{\"type\":\"integer\",\"minimum\":100}", 100, 109, 3 },
+        { "{\"type\":\"integer\"}", 1, 10, 3 },
+        { "{\"type\":\"integer\",\"maximum\":50}", 1, 10, 3 },
+        { "{\"type\":\"integer\",\"minimum\":7,\"maximum\":8}", 7, 8, 1 },  /* always the other one: 8 */
+        { "{\"type\":\"number\",\"maximum\":0.5}", -8.5, 0.5, 3 },
+        { "{\"type\":\"number\",\"minimum\":-1,\"maximum\":1}", -1, 1, 3 },
+        { "{\"type\":\"integer\",\"minimum\":5,\"maximum\":2}", 5, 5, 1 },  /* empty range: the fixed value */
+        { "{\"type\":\"integer\",\"minimum\":1e300}", 1, 1, 1 },            /* out of reach: the fixed value */
+        { "{\"type\":\"number\",\"minimum\":-1e300,\"maximum\":-1e299}", -1e300, -1e299, 1 },
+    };
+    for (size_t i = 0; i < countof(cases); i++) {
+        char req[1024];
+        snprintf(req, sizeof req, "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"temperature\":2,"
+                 "\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\",\"parameters\":{\"type\":\"object\","
+                 "\"properties\":{\"v\":%s},\"required\":[\"v\"]}}}],\"tool_choice\":\"required\"}", cases[i].schema);
+        double seen[40];
+        int distinct = 0;
+        for (uint64_t seq = 0; seq < 40; seq++) {
+            char got[400];
+            answer_of(p, NULL, "lorem", req, seq, got, sizeof got);
+            json_t *a = json_loads(got + 2, 0, NULL);  /* after "f " */
+            json_t *v = json_object_get(a, "v");
+            double x = json_number_value(v);
+            if (!json_is_number(v) || x < cases[i].lo || x > cases[i].hi)
+                test_fail(__FILE__, __LINE__, "%s: %s out of [%g, %g]", cases[i].schema, got, cases[i].lo, cases[i].hi);
+            int k = 0;
+            while (k < distinct && seen[k] != x)
+                k++;
+            if (k == distinct)
+                seen[distinct++] = x;
+            json_decref(a);
+        }
+        if (distinct < cases[i].min_distinct)
+            test_fail(__FILE__, __LINE__, "%s: only %d distinct values", cases[i].schema, distinct);
     }
     pool_free(p);
 }

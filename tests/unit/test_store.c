@@ -126,16 +126,19 @@ TEST(store_migrates_from_zero)
     store *s = NULL;
     CHECK_INT(store_open(url_of(path), &s, msg, sizeof msg), ERR_OK);
     CHECK(s != NULL);
-    CHECK_INT(store_latest_version(), 4);
-    CHECK_INT(store_version(s), 4);
+    CHECK_INT(store_latest_version(), 5);
+    CHECK_INT(store_version(s), 5);
     CHECK_STR(store_path(s), path);
     store_close(s);
-    CHECK_INT(q_int(path, "PRAGMA user_version"), 4);
+    CHECK_INT(q_int(path, "PRAGMA user_version"), 5);
     CHECK_INT(q_int(path, "SELECT count(*) FROM sqlite_master WHERE type='table' AND name IN "
                           "('genaiops_meta','traces','scores','score_configs')"), 4);
     CHECK_INT(q_int(path, "SELECT count(*) FROM sqlite_master WHERE type='table' AND name IN "
                           "('prompts','prompt_versions','prompt_labels','prompt_label_moves')"), 4);
     CHECK_INT(q_int(path, "SELECT count(*) FROM sqlite_master WHERE type='index' AND name='prompt_label_moves_name'"), 1);
+    CHECK_INT(q_int(path, "SELECT count(*) FROM sqlite_master WHERE type='table' AND name IN "
+                          "('eval_runs','eval_results')"), 2);
+    CHECK(!exec_raw(path, "INSERT INTO eval_results VALUES ('r',1,0,0,0,0,'maybe',NULL,'{}')"));
     CHECK(!exec_raw(path, "INSERT INTO prompts VALUES ('p','html',1,1,1)"));
     CHECK(!exec_raw(path, "INSERT INTO prompt_label_moves (name,label,from_version,to_version,who,at_ns,reason) "
                           "VALUES ('p','production',NULL,1,'x',1,'moved')"));
@@ -171,12 +174,12 @@ TEST(store_migrates_from_one_keeping_data)
     int from = -1, to = -1;
     CHECK_INT(store_migrate(s, &from, &to, msg, sizeof msg), ERR_OK);
     CHECK_INT(from, 1);
-    CHECK_INT(to, 4);
-    CHECK_INT(store_version(s), 4);
+    CHECK_INT(to, 5);
+    CHECK_INT(store_version(s), 5);
     /* Migrating again is a no-op. */
     CHECK_INT(store_migrate(s, &from, &to, msg, sizeof msg), ERR_OK);
-    CHECK_INT(from, 4);
-    CHECK_INT(to, 4);
+    CHECK_INT(from, 5);
+    CHECK_INT(to, 5);
     CHECK_INT(store_put_traces(s, &t, 1, msg, sizeof msg), ERR_OK);
     store_close(s);
     trace_free(t);
@@ -209,7 +212,7 @@ TEST(store_migrates_spans_from_two)
                    "PRAGMA user_version=2;"));
     store *s = NULL;
     CHECK_INT(store_open(url_of(path), &s, msg, sizeof msg), ERR_OK);
-    CHECK(s && store_version(s) == 4);
+    CHECK(s && store_version(s) == 5);
     store_close(s);
     CHECK_INT(q_int(path, "SELECT count(*) FROM spans"), 2);
     char *v = q_str(path, "SELECT group_concat(span_id || '|' || ifnull(parent_id, '-') || '|' || kind || '|' || name "
@@ -234,14 +237,14 @@ TEST(store_reopen_is_idempotent)
         CHECK_INT(store_open(path, &s, msg, sizeof msg), ERR_OK); /* a bare path works too */
         if (!s)
             break;
-        CHECK_INT(store_version(s), 4);
+        CHECK_INT(store_version(s), 5);
         trace_rec *t = make_trace(round, 1, 1000 + (uint64_t)round);
         CHECK_INT(store_put_traces(s, &t, 1, msg, sizeof msg), ERR_OK);
         trace_free(t);
         store_close(s);
     }
     CHECK_INT(q_int(path, "SELECT count(*) FROM traces"), 3);
-    CHECK_INT(q_int(path, "PRAGMA user_version"), 4);
+    CHECK_INT(q_int(path, "PRAGMA user_version"), 5);
     rm_tree(dir);
 }
 
@@ -354,7 +357,7 @@ TEST(store_corrupt_file_is_not_a_database)
         fclose(f);
     store *s = NULL;
     CHECK_INT(store_open(url_of(path), &s, msg, sizeof msg), ERR_OK);
-    CHECK(s && store_version(s) == 4);
+    CHECK(s && store_version(s) == 5);
     store_close(s);
     rm_tree(dir);
 }
@@ -381,7 +384,7 @@ TEST(store_locked_by_another_process)
     CHECK_INT(q_int(path, "PRAGMA user_version"), 1);
     sqlite3_exec(other, "COMMIT", NULL, NULL, NULL);
     CHECK_INT(store_open_opts(url_of(path), &o, &s, msg, sizeof msg), ERR_OK);
-    CHECK(s && store_version(s) == 4);
+    CHECK(s && store_version(s) == 5);
     store_close(s);
 
     /* A rollback-journal store under an exclusive lock cannot even be read. */
