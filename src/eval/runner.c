@@ -72,6 +72,7 @@ typedef enum tkind { T_OPENAI, T_ANTHROPIC, T_SIM, T_ECHO } tkind;
 typedef struct target {
     tkind kind;
     char *id, *label;
+    char *key;                    /* graders: the spec they were made from (canonical JSON) */
     char *model;                  /* upstream model (sim: the mode) */
     char *embed_model;            /* for grader embedding calls */
     cfg_provider cp;              /* type, base_url, api_key, headers */
@@ -94,6 +95,7 @@ static void target_free(target *t)
         return;
     free(t->id);
     free(t->label);
+    free(t->key);
     free(t->model);
     free(t->embed_model);
     json_decref(t->params);
@@ -352,7 +354,7 @@ struct tcase {                    /* one test of the suite, shared by its jobs *
     double threshold;             /* NAN unless the test sets one */
     size_t next;                  /* next job (prompt x provider x repeat) to start */
     size_t refs;                  /* jobs started and not finished */
-    char *grader_id;              /* options.provider of the test (or NULL) */
+    json_t *grader;               /* options.provider of the test (a string or an object) or NULL */
     struct avi_slot *samples;     /* avi: nprompts x ntargets x repeat runs */
     size_t nsamples;
     size_t pending_embed;         /* avi: embedding calls not yet answered */
@@ -392,14 +394,24 @@ typedef struct xcall {            /* one model call: a test's, or a grader's */
     bool timer_live;
 } xcall;
 
-typedef struct gslot {            /* one graded assertion of a job */
+typedef struct gslot {            /* one graded check of a job: an assertion, or a child of a set */
     job *j;
     size_t i;                     /* index into the job's assertions */
+    size_t ci;                    /* child index in an assert-set, NO_CHILD for the assertion itself */
+    const ev_assert *a;           /* what is checked */
+    ev_result res;                /* its result */
     ev_grader *g;
     target *t;                    /* the grader target */
     bool embed;                   /* the call in flight is an embedding call */
     uv_work_t work;               /* command assertions */
 } gslot;
+
+#define NO_CHILD ((size_t)-1)
+
+typedef struct setwait {          /* an assert-set with graded children */
+    ev_result *res;               /* one per child */
+    size_t pending;
+} setwait;
 
 struct job {
     run *r;
@@ -419,7 +431,9 @@ struct job {
     /* checks */
     ev_result *results;
     size_t pending;               /* graded checks still running */
-    gslot *slots;
+    gslot *slots;                 /* graded checks (nslots) */
+    size_t nslots;
+    setwait *sets;                /* per assertion: graded assert-sets' children */
     ev_output out;
 };
 
@@ -435,11 +449,11 @@ struct run {
     size_t ntargets;
     target **graders;             /* created on demand, by id */
     size_t ngraders;
-    char *default_grader;         /* defaultTest.options.provider (id) or NULL */
+    json_t *default_grader;       /* defaultTest.options.provider or genaiops.grader, or NULL */
     json_t *default_vars;         /* defaultTest.vars or NULL */
     ev_assert **default_asserts;
     size_t ndefault;
-    json_t *default_options;
+    json_t *default_options;      /* defaultTest.options or NULL */
     double default_threshold;
     pricing *prices;
     cache cache;
@@ -448,7 +462,7 @@ struct run {
     tcase *cur;                   /* test whose jobs are being started */
     bool tests_done, stopping, failed_setup;
     size_t inflight;              /* jobs */
-    size_t done, passed, failed, errors, retries, cache_hits;
+    size_t done, passed, failed, errors, retries, cache_hits, retry_notes;
     xcall *calls;                 /* live calls */
     ev_stats *stats;
     ev_report **reports;
@@ -551,8 +565,9 @@ static void call_failed(xcall *c, err_code e, const char *msg)
             ms = 30000;
         ms += (long)(r->simseq++ % 50);   /* a little jitter */
         r->retries++;
-        if (r->progress_mode == 0 && c->attempt == 1)
-            fprintf(stderr, "eval: %s: %s; retrying (up to %d times)\n", c->t->label, msg, MAX_ATTEMPTS - 1);
+        if (r->progress_mode == 0 && c->attempt == 1 && r->retry_notes < 5)
+            fprintf(stderr, "eval: %s: %s; retrying (up to %d times)%s\n", c->t->label, msg, MAX_ATTEMPTS - 1,
+                    ++r->retry_notes == 5 ? " (further retries are counted, not shown)" : "");
         buf_reset(&c->resp);
         c->status = 0;
         c->retry_after_ms = 0;
@@ -969,7 +984,7 @@ static void tcase_free(tcase *tc)
     free(tc->asserts);
     free(tc->shared);
     free(tc->description);
-    free(tc->grader_id);
+    json_decref(tc->grader);
     if (tc->samples)
         for (size_t i = 0; i < tc->nsamples; i++) {
             free(tc->samples[i].output);
@@ -995,11 +1010,37 @@ static const char *provider_ref_id(const json_t *v)
     return NULL;
 }
 
+/* promptfoo's test-level `options` (rubricPrompt, factuality, ...; not
+ * provider, which picks the grader) reach the model-graded assertions as
+ * config.options. Returns spec itself (a new reference) when there is
+ * nothing to add, else a copy with them added under its own. */
+static json_t *with_options(const json_t *spec, const json_t *opts)
+{
+    if (!json_is_object(spec) || !json_is_object(opts) || json_object_size(opts) == 0)
+        return json_incref((json_t *)spec);
+    json_t *extra = json_deep_copy(opts);
+    json_object_del(extra, "provider");
+    if (json_object_size(extra) == 0) {
+        json_decref(extra);
+        return json_incref((json_t *)spec);
+    }
+    json_t *copy = json_copy((json_t *)spec);
+    const json_t *cfg = json_object_get(spec, "config");
+    json_t *ncfg = json_is_object(cfg) ? json_copy((json_t *)cfg) : json_object();
+    const json_t *own = json_object_get(ncfg, "options");
+    if (json_is_object(own))
+        json_object_update(extra, (json_t *)own); /* the assertion's own win */
+    json_object_set_new(ncfg, "options", extra);
+    json_object_set_new(copy, "config", ncfg);
+    return copy;
+}
+
 /* Builds a test case from the streamed test: defaultTest merged in,
  * assertions parsed. NULL with msg (file:line: path: what) on a bad test. */
 static tcase *tcase_new(run *r, json_t *test, const ev_diag *where, char *msg, size_t cap)
 {
     tcase *tc = calloc(1, sizeof *tc);
+    json_t *opts = NULL;
     const json_t *as = json_object_get(test, "assert");
     size_t nown = json_is_array(as) ? json_array_size(as) : 0;
     if (!tc)
@@ -1036,9 +1077,14 @@ static tcase *tcase_new(run *r, json_t *test, const ev_diag *where, char *msg, s
         tc->threshold = json_number_value(th);
     else
         tc->threshold = r->default_threshold;
-    const char *gid = provider_ref_id(json_object_get(json_object_get(test, "options"), "provider"));
-    if (gid)
-        tc->grader_id = strdup(gid);
+    json_t *gspec = json_object_get(json_object_get(test, "options"), "provider");
+    if (gspec)
+        tc->grader = json_incref(gspec);
+    opts = json_object();
+    if (r->default_options)
+        json_object_update(opts, r->default_options);
+    if (json_is_object(json_object_get(test, "options")))
+        json_object_update(opts, json_object_get(test, "options"));
     if (as && !json_is_array(as)) {
         ev_diag d = *where;
         snprintf(d.path + strlen(d.path), sizeof d.path - strlen(d.path), ".assert");
@@ -1063,7 +1109,10 @@ static tcase *tcase_new(run *r, json_t *test, const ev_diag *where, char *msg, s
         char path[200], m[300];
         snprintf(path, sizeof path, "%s.assert[%zu]", where->path, i);
         const json_t *spec = json_array_get(as, i);
-        if (ev_assert_parse(spec, path, &tc->asserts[tc->nasserts], m, sizeof m) != ERR_OK) {
+        json_t *full = with_options(spec, opts);
+        err_code pe = ev_assert_parse(full, path, &tc->asserts[tc->nasserts], m, sizeof m);
+        json_decref(full);
+        if (pe != ERR_OK) {
             ev_diag d = *where;
             int line = 0, col = 0;
             if (r->tests && ev_tests_pos(r->tests, spec, &line, &col)) {
@@ -1077,10 +1126,12 @@ static tcase *tcase_new(run *r, json_t *test, const ev_diag *where, char *msg, s
         }
         tc->nasserts++;
     }
+    json_decref(opts);
     return tc;
 nomem:
     snprintf(msg, cap, "out of memory");
 fail:
+    json_decref(opts);
     if (tc)
         tc->test = NULL;
     tcase_free(tc);
@@ -1091,34 +1142,52 @@ fail:
 /* Graders                                                             */
 /* ------------------------------------------------------------------ */
 
-static target *grader_target(run *r, const char *id, char *msg, size_t cap)
+/* The target of a grader spec: a provider id, or {id, label, config}, or
+ * promptfoo's {text: SPEC, embedding: SPEC} (the one for the call's kind).
+ * Targets are made once per distinct spec. */
+static target *grader_target(run *r, const json_t *spec, bool embed, char *msg, size_t cap)
 {
+    if (json_is_object(spec) && !json_object_get(spec, "id")) {
+        const json_t *x = json_object_get(spec, embed ? "embedding" : "text");
+        spec = x ? x : json_object_get(spec, "text");
+    }
+    const char *id = json_is_string(spec) ? json_string_value(spec) : json_string_value(json_object_get(spec, "id"));
     if (!id) {
         snprintf(msg, cap,
                  "model-graded assertions need a grader: set defaultTest.options.provider (e.g. "
                  "openai:chat:gpt-4o-mini) or the assertion's provider");
         return NULL;
     }
-    for (size_t i = 0; i < r->ngraders; i++)
-        if (strcmp(r->graders[i]->id, id) == 0)
-            return r->graders[i];
-    for (size_t i = 0; i < r->ntargets; i++)
-        if (strcmp(r->targets[i]->id, id) == 0)
-            return r->targets[i];
-    target **g = realloc(r->graders, sizeof *g * (r->ngraders + 1));
-    if (!g) {
+    char *key = json_dumps(spec, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+    if (!key) {
         snprintf(msg, cap, "out of memory");
         return NULL;
     }
-    r->graders = g;
-    target *t = target_new(id, NULL, NULL, r->o->server, msg, cap);
-    if (t)
-        r->graders[r->ngraders++] = t;
+    for (size_t i = 0; i < r->ngraders; i++)
+        if (strcmp(r->graders[i]->key, key) == 0) {
+            free(key);
+            return r->graders[i];
+        }
+    target **g = realloc(r->graders, sizeof *g * (r->ngraders + 1));
+    target *t = g ? target_new(id, NULL, json_is_object(spec) ? json_object_get(spec, "config") : NULL,
+                               r->o->server, msg, cap)
+                  : NULL;
+    if (g)
+        r->graders = g;
+    if (!t) {
+        if (!g)
+            snprintf(msg, cap, "out of memory");
+        free(key);
+        return NULL;
+    }
+    t->key = key;
+    r->graders[r->ngraders++] = t;
     return t;
 }
 
 static void slot_done(gslot *s, ev_result *res);
 static void grader_drive(gslot *s);
+static void job_checked(job *j);
 
 /* Parses a chat completion's answer text (content, or tool calls as JSON). */
 static char *answer_text(const json_t *resp)
@@ -1221,8 +1290,12 @@ static void grader_drive(gslot *s)
         grader_drive(s);
         return;
     }
-    const char *id = call.provider ? call.provider : j->tc->grader_id ? j->tc->grader_id : r->default_grader;
-    target *t = grader_target(r, id, m, sizeof m);
+    /* the assertion's provider (its object, kept in config, or its id), the test's, the suite's */
+    const json_t *aspec = s->a->config ? json_object_get(s->a->config, "provider") : NULL;
+    json_t *idspec = !aspec && call.provider ? json_string(call.provider) : NULL;
+    const json_t *spec = aspec ? aspec : idspec ? idspec : j->tc->grader ? j->tc->grader : r->default_grader;
+    target *t = grader_target(r, spec, call.kind == EV_CALL_EMBED, m, sizeof m);
+    json_decref(idspec);
     if (t && t->kind == T_ECHO) {
         snprintf(m, sizeof m, "the echo provider cannot grade");
         t = NULL;
@@ -1273,31 +1346,79 @@ static void grader_drive(gslot *s)
 static void command_work(uv_work_t *w)
 {
     gslot *s = w->data;
-    ev_result *res = &s->j->results[s->i];
-    ev_command_check(s->j->tc->asserts[s->i], &s->j->out, res);
+    ev_command_check(s->a, &s->j->out, &s->res);
 }
 
 static void command_after(uv_work_t *w, int status)
 {
     gslot *s = w->data;
-    job *j = s->j;
     if (status == UV_ECANCELED) {
-        j->results[s->i].verdict = EV_ERROR;
-        j->results[s->i].reason = strdup("interrupted");
+        ev_result_clear(&s->res);
+        s->res = (ev_result){ EV_ERROR, 0, strdup("interrupted") };
+    }
+    slot_done(s, NULL);
+}
+
+/* A graded check ended (res: its result, taken over; NULL = already in
+ * s->res). A set's last child combines the set. */
+static void slot_done(gslot *s, ev_result *res)
+{
+    job *j = s->j;
+    if (res) {
+        ev_result_clear(&s->res);
+        s->res = *res;
+    }
+    ev_grader_free(s->g);
+    s->g = NULL;
+    if (s->ci == NO_CHILD) {
+        ev_result_clear(&j->results[s->i]);
+        j->results[s->i] = s->res;
+        s->res = (ev_result){ 0 };
+    } else {
+        setwait *w = &j->sets[s->i];
+        ev_result_clear(&w->res[s->ci]);
+        w->res[s->ci] = s->res;
+        s->res = (ev_result){ 0 };
+        if (--w->pending == 0) {
+            const ev_assert *set = j->tc->asserts[s->i];
+            const ev_assert **kids = calloc(set->nchildren + 1, sizeof *kids);
+            ev_result out = { EV_ERROR, 0, NULL };
+            if (kids) {
+                for (size_t k = 0; k < set->nchildren; k++)
+                    kids[k] = &set->children[k];
+                ev_assert_combine(kids, w->res, set->nchildren, set->threshold, &out);
+                if (set->negate && out.verdict != EV_ERROR) {
+                    out.verdict = out.verdict == EV_PASS ? EV_FAIL : EV_PASS;
+                    out.score = 1 - out.score;
+                }
+            } else
+                out.reason = strdup("out of memory");
+            free(kids);
+            ev_result_clear(&j->results[s->i]);
+            j->results[s->i] = out;
+        }
     }
     if (--j->pending == 0)
         job_checked(j);
 }
 
-static void slot_done(gslot *s, ev_result *res)
+/* Starts the graded check of slot s (a model-graded type or a command). */
+static void slot_start(gslot *s)
 {
     job *j = s->j;
-    ev_result_clear(&j->results[s->i]);
-    j->results[s->i] = *res;
-    ev_grader_free(s->g);
-    s->g = NULL;
-    if (--j->pending == 0)
-        job_checked(j);
+    if (strcmp(s->a->type, "command") == 0) {
+        s->work.data = s;
+        if (uv_queue_work(&j->r->loop, &s->work, command_work, command_after) != 0)
+            slot_done(s, &(ev_result){ EV_ERROR, 0, strdup("cannot start the command") });
+        return;
+    }
+    if (ev_grader_new(s->a, &j->out, &s->g) != ERR_OK) {
+        char m[300];
+        snprintf(m, sizeof m, "%s: assertion type '%s' cannot be graded here", s->a->path, s->a->type);
+        slot_done(s, &(ev_result){ EV_ERROR, 0, strdup(m) });
+        return;
+    }
+    grader_drive(s);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1309,9 +1430,17 @@ static void job_free(job *j)
     tcase *tc = j->tc;
     for (size_t i = 0; i < tc->nasserts; i++) {
         ev_result_clear(&j->results[i]);
-        if (j->slots)
-            ev_grader_free(j->slots[i].g);
+        if (j->sets && j->sets[i].res) {
+            for (size_t k = 0; k < tc->asserts[i]->nchildren; k++)
+                ev_result_clear(&j->sets[i].res[k]);
+            free(j->sets[i].res);
+        }
     }
+    for (size_t i = 0; i < j->nslots; i++) {
+        ev_grader_free(j->slots[i].g);
+        ev_result_clear(&j->slots[i].res);
+    }
+    free(j->sets);
     free(j->results);
     free(j->slots);
     free(j->prompt_text);
@@ -1437,38 +1566,76 @@ static void job_answered(job *j)
         .latency_ms = j->latency_ms,
         .cost_usd = j->cost_usd,
     };
+    /* the deterministic checks now; graded ones become slots (a set with
+     * graded children: one slot per graded child, the rest checked now) */
+    size_t nslots = 0;
+    for (size_t i = 0; i < tc->nasserts; i++) {
+        const ev_assert *a = tc->asserts[i];
+        if (!ev_assert_is_graded(a))
+            ev_assert_check(a, &j->out, &j->results[i]);
+        else if (strcmp(a->type, "assert-set") == 0)
+            nslots += a->nchildren;
+        else
+            nslots++;
+    }
+    if (nslots && (!(j->slots = calloc(nslots, sizeof *j->slots)) ||
+                   !(j->sets = calloc(tc->nasserts, sizeof *j->sets)))) {
+        j->error = strdup("out of memory");
+        job_checked(j);
+        return;
+    }
     j->pending = 1; /* held until every check has started */
     for (size_t i = 0; i < tc->nasserts; i++) {
         const ev_assert *a = tc->asserts[i];
-        if (!ev_assert_is_graded(a)) {
-            ev_assert_check(a, &j->out, &j->results[i]);
+        if (!ev_assert_is_graded(a))
+            continue;
+        if (strcmp(a->type, "assert-set") != 0) {
+            gslot *s = &j->slots[j->nslots++];
+            *s = (gslot){ .j = j, .i = i, .ci = NO_CHILD, .a = a };
+            j->pending++;
             continue;
         }
-        if (!j->slots && !(j->slots = calloc(tc->nasserts, sizeof *j->slots))) {
+        setwait *w = &j->sets[i];
+        if (!(w->res = calloc(a->nchildren + 1, sizeof *w->res))) {
             j->results[i] = (ev_result){ EV_ERROR, 0, strdup("out of memory") };
             continue;
         }
-        gslot *s = &j->slots[i];
-        s->j = j;
-        s->i = i;
-        j->pending++;
-        if (strcmp(a->type, "command") == 0) {
-            s->work.data = s;
-            if (uv_queue_work(&r->loop, &s->work, command_work, command_after) != 0) {
-                j->results[i] = (ev_result){ EV_ERROR, 0, strdup("cannot start the command") };
-                j->pending--;
+        w->pending = 1;
+        for (size_t k = 0; k < a->nchildren; k++) {
+            const ev_assert *c = &a->children[k];
+            if (!ev_assert_is_graded(c)) {
+                ev_assert_check(c, &j->out, &w->res[k]);
+                continue;
             }
-            continue;
+            if (strcmp(c->type, "assert-set") == 0) {
+                char m[300];
+                snprintf(m, sizeof m, "%s: an assert-set inside an assert-set cannot hold model-graded checks",
+                         c->path);
+                w->res[k] = (ev_result){ EV_ERROR, 0, strdup(m) };
+                continue;
+            }
+            gslot *s = &j->slots[j->nslots++];
+            *s = (gslot){ .j = j, .i = i, .ci = k, .a = c };
+            w->pending++;
+            j->pending++;
         }
-        if (ev_grader_new(a, &j->out, &s->g) != ERR_OK) {
-            char m[300];
-            snprintf(m, sizeof m, "%s: assertion type '%s' cannot be graded here", a->path, a->type);
-            j->results[i] = (ev_result){ EV_ERROR, 0, strdup(m) };
+        /* the set's own hold: a set whose children were all deterministic combines here */
+        gslot hold = { .j = j, .i = i, .ci = 0, .a = a };
+        j->pending++;
+        w->pending--;
+        if (w->pending == 0) {
+            hold.ci = 0;
+            w->pending = 1;
+            ev_result keep = w->res[0];
+            hold.res = keep;
+            w->res[0] = (ev_result){ 0 };
+            slot_done(&hold, NULL);
+        } else
             j->pending--;
-            continue;
-        }
-        grader_drive(s);
     }
+    size_t n = j->nslots;
+    for (size_t k = 0; k < n; k++)
+        slot_start(&j->slots[k]);
     if (--j->pending == 0)
         job_checked(j);
 }
@@ -1895,9 +2062,12 @@ static bool setup_defaults(run *r, char *msg, size_t cap)
         const json_t *th = json_object_get(dt, "threshold");
         if (json_is_number(th))
             r->default_threshold = json_number_value(th);
-        const char *gid = provider_ref_id(json_object_get(json_object_get(dt, "options"), "provider"));
-        if (gid && !(r->default_grader = strdup(gid)))
-            goto nomem;
+        json_t *dopts = json_object_get(dt, "options");
+        json_t *gspec = json_object_get(dopts, "provider");
+        if (gspec)
+            r->default_grader = json_incref(gspec);
+        if (json_is_object(dopts))
+            r->default_options = json_incref(dopts);
         const json_t *as = json_object_get(dt, "assert");
         size_t n = json_array_size(as);
         if (n && !(r->default_asserts = calloc(n, sizeof *r->default_asserts)))
@@ -1905,7 +2075,10 @@ static bool setup_defaults(run *r, char *msg, size_t cap)
         for (size_t i = 0; i < n; i++) {
             char path[64], m[512];
             snprintf(path, sizeof path, "defaultTest.assert[%zu]", i);
-            if (ev_assert_parse(json_array_get(as, i), path, &r->default_asserts[i], m, sizeof m) != ERR_OK) {
+            json_t *full = with_options(json_array_get(as, i), r->default_options);
+            err_code pe = ev_assert_parse(full, path, &r->default_asserts[i], m, sizeof m);
+            json_decref(full);
+            if (pe != ERR_OK) {
                 snprintf(msg, cap, "%s: %s", s->path, m);
                 return false;
             }
@@ -1913,9 +2086,8 @@ static bool setup_defaults(run *r, char *msg, size_t cap)
         }
     }
     const json_t *g = s->genaiops ? json_object_get(s->genaiops, "grader") : NULL;
-    const char *gid = provider_ref_id(g);
-    if (!r->default_grader && gid && !(r->default_grader = strdup(gid)))
-        goto nomem;
+    if (!r->default_grader && g)
+        r->default_grader = json_incref((json_t *)g);
     return true;
 nomem:
     snprintf(msg, cap, "out of memory");
@@ -1979,7 +2151,8 @@ static void run_free(run *r)
     for (size_t i = 0; i < r->ndefault; i++)
         ev_assert_free(r->default_asserts[i]);
     free(r->default_asserts);
-    free(r->default_grader);
+    json_decref(r->default_grader);
+    json_decref(r->default_options);
     json_decref(r->default_vars);
     for (size_t i = 0; i < r->nreports; i++)
         if (r->reports[i])
