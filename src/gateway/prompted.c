@@ -17,6 +17,7 @@
 #include "gateway/prompted.h"
 
 #define MAX_RENDERED (4u << 20)   /* rendered messages, bytes */
+#define SCRATCH_KEEP (64u << 10)  /* scratch buffers larger than this are freed after use */
 
 static void ref_error(gw_error *e, const char *why, const char *name, size_t nlen, const char *label, int version)
 {
@@ -179,8 +180,8 @@ static void note_param(gw_request *rq, const served_param *p)
         rq->has_seed = true, rq->seed = (long long)d;
 }
 
-err_code gw_prompt_apply(prompt_server *ps, const gw_request *rq, const char *bound, pool *p, gw_prompted *out,
-                         gw_error *e)
+err_code gw_prompt_apply(prompt_server *ps, const gw_request *rq, const char *bound, pool *p, buf scratch[2],
+                         gw_prompted *out, gw_error *e)
 {
     memset(out, 0, sizeof *out);
     const char *name = NULL;
@@ -307,31 +308,41 @@ err_code gw_prompt_apply(prompt_server *ps, const gw_request *rq, const char *bo
         return ERR_INVAL;
     }
     served_resolver res = { ps, label[0] ? label : NULL };
-    buf b, text;
-    buf_init(&b, MAX_RENDERED + rq->len + 4096);
-    buf_init(&text, MAX_RENDERED);
-    buf_reserve(&b, rq->len + 2048);
-    buf_reserve(&text, 1024);
+    /* the worker's scratch buffers (the body is copied into the pool at the end) */
+    buf *bp = &scratch[0], *tp = &scratch[1];
+    if (!bp->max) {
+        buf_init(bp, MAX_RENDERED + (4u << 20));
+        buf_init(tp, MAX_RENDERED);
+    }
+    buf_reset(bp);
+    buf_reset(tp);
+    if (rq->len + 4096 > bp->max) {
+        gw_error_set(e, 400, "invalid_request_error", "prompt_too_large", "prompt",
+                     "the request with its rendered prompt is too large");
+        return ERR_TOOBIG;
+    }
+    buf_reserve(bp, rq->len + 2048);
+    buf_reserve(tp, 1024);
     err_code rc = ERR_OK;
     size_t model_off = 0, model_len = 0, msgs_off = 0;
     gw_request nrq = *rq;        /* what the decoder found stays; the spans move */
     nrq.has_prompt = false;
     nrq.prompt_at = NULL;
     nrq.prompt_len = 0;
-    buf_append(&b, "{", 1);
+    buf_append(bp, "{", 1);
     bool model_sent = false;
     for (size_t i = 0; i < count; i++) {
         if (jscan_string_eq(keys[i], "prompt") || jscan_string_eq(keys[i], "messages"))
             continue;
         bool is_model = jscan_string_eq(keys[i], "model");
-        buf_append(&b, keys[i].p, keys[i].len);
-        buf_append(&b, ":", 1);
+        buf_append(bp, keys[i].p, keys[i].len);
+        buf_append(bp, ":", 1);
         if (is_model) {
             model_sent = true;
-            model_off = b.len, model_len = vals[i].len;
+            model_off = bp->len, model_len = vals[i].len;
         }
-        buf_append(&b, vals[i].p, vals[i].len);
-        buf_append(&b, ",", 1);
+        buf_append(bp, vals[i].p, vals[i].len);
+        buf_append(bp, ",", 1);
     }
     if (!model_sent) {
         if (!sp->model) {
@@ -348,44 +359,44 @@ err_code gw_prompt_apply(prompt_server *ps, const gw_request *rq, const char *bo
             goto out;
         }
         memcpy(nrq.model, sp->model, ml + 1);
-        buf_append_str(&b, "\"model\":");
-        model_off = b.len;
-        put_string(&b, sp->model, ml);
-        model_len = b.len - model_off;
-        buf_append(&b, ",", 1);
+        buf_append_str(bp, "\"model\":");
+        model_off = bp->len;
+        put_string(bp, sp->model, ml);
+        model_len = bp->len - model_off;
+        buf_append(bp, ",", 1);
     }
     for (size_t i = 0; i < sp->nparams; i++) {
         const served_param *pp = &sp->params[i];
         if (has_member(keys, count, pp->key, strlen(pp->key)))
             continue; /* the client's value wins */
-        put_string(&b, pp->key, strlen(pp->key));
-        buf_append(&b, ":", 1);
-        buf_append_str(&b, pp->json);
-        buf_append(&b, ",", 1);
+        put_string(bp, pp->key, strlen(pp->key));
+        buf_append(bp, ":", 1);
+        buf_append_str(bp, pp->json);
+        buf_append(bp, ",", 1);
         note_param(&nrq, pp);
     }
-    buf_append_str(&b, "\"messages\":");
-    msgs_off = b.len;
-    buf_append(&b, "[", 1);
+    buf_append_str(bp, "\"messages\":");
+    msgs_off = bp->len;
+    buf_append(bp, "[", 1);
     size_t nm = sp->type == PROMPT_CHAT ? sp->nmsgs : 1;
     char missing[32][128];
     size_t nmissing = 0;
     for (size_t i = 0; i < nm; i++) {
-        buf_reset(&text);
-        rc = render_into(sp->type == PROMPT_CHAT ? sp->msgs[i].content : sp->text, vars, &res, &text, sp, i,
+        buf_reset(tp);
+        rc = render_into(sp->type == PROMPT_CHAT ? sp->msgs[i].content : sp->text, vars, &res, tp, sp, i,
                          missing, &nmissing, countof(missing), e);
         if (rc != ERR_OK)
             goto out;
-        buf_append_str(&b, i ? ",{\"role\":" : "{\"role\":");
+        buf_append_str(bp, i ? ",{\"role\":" : "{\"role\":");
         const char *role = sp->type == PROMPT_CHAT ? sp->msgs[i].role : "user";
-        put_string(&b, role, strlen(role));
-        buf_append_str(&b, ",\"content\":");
-        put_string(&b, text.p ? text.p : "", text.len);
+        put_string(bp, role, strlen(role));
+        buf_append_str(bp, ",\"content\":");
+        put_string(bp, tp->p ? tp->p : "", tp->len);
         if (sp->type == PROMPT_CHAT && sp->msgs[i].extra) {
-            buf_append(&b, ",", 1);
-            buf_append_str(&b, sp->msgs[i].extra);
+            buf_append(bp, ",", 1);
+            buf_append_str(bp, sp->msgs[i].extra);
         }
-        buf_append(&b, "}", 1);
+        buf_append(bp, "}", 1);
     }
     if (nmissing) {
         char list[1024] = "";
@@ -405,27 +416,27 @@ err_code gw_prompt_apply(prompt_server *ps, const gw_request *rq, const char *bo
         bool first = nm == 0;
         while (jscan_next(&mi, &k, &m)) {
             if (!first)
-                buf_append(&b, ",", 1);
+                buf_append(bp, ",", 1);
             first = false;
-            buf_append(&b, m.p, m.len);
+            buf_append(bp, m.p, m.len);
         }
     }
-    size_t msgs_end = b.len + 1;
-    if (buf_append_str(&b, "]}") != ERR_OK) {
+    size_t msgs_end = bp->len + 1;
+    if (buf_append_str(bp, "]}") != ERR_OK) {
         gw_error_set(e, 400, "invalid_request_error", "prompt_too_large", "prompt",
                      "the request with its rendered prompt is too large");
         rc = ERR_TOOBIG;
         goto out;
     }
-    out->body = pool_alloc(p, b.len + 1);
+    out->body = pool_alloc(p, bp->len + 1);
     if (!out->body) {
         rc = ERR_NOMEM;
         gw_error_set(e, 503, "api_error", NULL, NULL, "out of memory");
         goto out;
     }
-    memcpy(out->body, b.p, b.len);
-    out->body[b.len] = '\0';
-    out->len = b.len;
+    memcpy(out->body, bp->p, bp->len);
+    out->body[bp->len] = '\0';
+    out->len = bp->len;
     out->name = sp->name;
     out->version = sp->version;
     nrq.body = out->body;
@@ -437,7 +448,9 @@ err_code gw_prompt_apply(prompt_server *ps, const gw_request *rq, const char *bo
     nrq.input_len = msgs_end - msgs_off;
     out->rq = nrq;
 out:
-    buf_free(&b);
-    buf_free(&text);
+    if (bp->cap > SCRATCH_KEEP) /* a rare big one does not stay */
+        buf_free(bp);
+    if (tp->cap > SCRATCH_KEEP)
+        buf_free(tp);
     return rc;
 }

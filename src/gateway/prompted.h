@@ -26,7 +26,10 @@ typedef struct gw_prompted {
  * 400 for a bad reference, missing variables (all listed) or a template
  * error (line and column), 404 naming an unknown prompt, label or version,
  * 503 when ps is NULL. */
-err_code gw_prompt_apply(prompt_server *ps, const gw_request *rq, const char *bound, pool *p, gw_prompted *out,
-                         gw_error *e);
+/* scratch: two buffers the caller keeps from request to request (a
+ * worker's; zeroed before the first call, buf_free'd at the end), so the
+ * body is built without a malloc per request; the result is copied into p. */
+err_code gw_prompt_apply(prompt_server *ps, const gw_request *rq, const char *bound, pool *p, buf scratch[2],
+                         gw_prompted *out, gw_error *e);
 
 #endif

@@ -126,9 +126,22 @@ typedef struct series_tab {
     char key[METRICS_MAX_SERIES][KEYMAX]; /* values, each followed by a NUL */
 } series_tab;
 
+/* The series of the last request a shard counted, by its label values:
+ * steady traffic repeats them, and a hit skips building, hashing and
+ * probing six keys (the indices of a key never change once made). */
+#define MEMO_UNSET (-2)
+
+typedef struct memo {
+    bool valid;
+    size_t len;
+    char key[KEYMAX];             /* op, provider, model, error, status: make_key's form */
+    int tok_in, tok_out, dur, req, cost, over;
+} memo;
+
 typedef struct shard {
     uint64_t *cells[NFAM];
     int64_t inflight;
+    memo last;
 } shard;
 
 typedef struct gauge_reg {
@@ -354,15 +367,20 @@ static int bucket_of(const fam_def *d, uint64_t v)
     return i;
 }
 
-static void hist_add(mstate *m, shard *s, int f, const sv *vals, uint64_t v)
+/* Adds v to series e of histogram family f. */
+static void hist_cell(shard *s, int f, int e, uint64_t v)
 {
-    int e = series_of(m, f, vals);
     if (NEVER(e < 0))
         return;
     const fam_def *d = &fams[f];
     uint64_t *c = s->cells[f] + (size_t)e * (size_t)ncells(d);
     cell_add(&c[bucket_of(d, v)], 1);
     cell_add(&c[d->nbounds + 1], v);
+}
+
+static void hist_add(mstate *m, shard *s, int f, const sv *vals, uint64_t v)
+{
+    hist_cell(s, f, series_of(m, f, vals), v);
 }
 
 static void count_add(mstate *m, shard *s, int f, const sv *vals, uint64_t n)
@@ -409,20 +427,42 @@ void metrics_observe(int worker, const trace_rec *t)
     if (err.len == 0 && t->status >= 400)
         err = sv_from(st);
 
-    if (t->input_tokens >= 0)
-        hist_add(m, s, F_TOKENS, (sv[]){ op, prov, model, SV("input") }, (uint64_t)t->input_tokens);
-    if (t->output_tokens >= 0)
-        hist_add(m, s, F_TOKENS, (sv[]){ op, prov, model, SV("output") }, (uint64_t)t->output_tokens);
+    char key[KEYMAX];
+    size_t klen = make_key(key, (sv[]){ op, prov, model, err, sv_from(st) }, 5);
+    memo *mo = &s->last;
+    if (!mo->valid || mo->len != klen || memcmp(mo->key, key, klen) != 0) {
+        /* looked up when first needed: a series exists only once it counted something */
+        mo->tok_in = mo->tok_out = mo->cost = MEMO_UNSET;
+        mo->dur = series_of(m, F_DURATION, (sv[]){ op, prov, model, err });
+        mo->req = series_of(m, F_REQUESTS, (sv[]){ model, prov, sv_from(st) });
+        mo->over = series_of(m, F_OVERHEAD, NULL);
+        memcpy(mo->key, key, klen);
+        mo->len = klen;
+        /* a key cut to KEYMAX could stand for two label sets: never reuse it */
+        mo->valid = klen < KEYMAX - 8;
+    }
+    if (t->input_tokens >= 0) {
+        if (mo->tok_in == MEMO_UNSET)
+            mo->tok_in = series_of(m, F_TOKENS, (sv[]){ op, prov, model, SV("input") });
+        hist_cell(s, F_TOKENS, mo->tok_in, (uint64_t)t->input_tokens);
+    }
+    if (t->output_tokens >= 0) {
+        if (mo->tok_out == MEMO_UNSET)
+            mo->tok_out = series_of(m, F_TOKENS, (sv[]){ op, prov, model, SV("output") });
+        hist_cell(s, F_TOKENS, mo->tok_out, (uint64_t)t->output_tokens);
+    }
     uint64_t dur = t->end_ns > t->start_ns ? t->end_ns - t->start_ns : 0;
-    hist_add(m, s, F_DURATION, (sv[]){ op, prov, model, err }, dur);
+    hist_cell(s, F_DURATION, mo->dur, dur);
     if (t->stream && t->ttft_ns > 0)
         hist_add(m, s, F_TTFC, (sv[]){ op, prov, model }, t->ttft_ns);
-    hist_add(m, s, F_OVERHEAD, NULL, t->overhead_ns);
-    count_add(m, s, F_REQUESTS, (sv[]){ model, prov, sv_from(st) }, 1);
+    hist_cell(s, F_OVERHEAD, mo->over, t->overhead_ns);
+    if (ALWAYS(mo->req >= 0))
+        cell_add(&s->cells[F_REQUESTS][mo->req], 1);
     if (t->cost_known && isfinite(t->cost_usd) && t->cost_usd > 0) {
-        int e = series_of(m, F_COST, (sv[]){ model, prov });
-        if (ALWAYS(e >= 0))
-            cell_add_double(&s->cells[F_COST][e], t->cost_usd);
+        if (mo->cost == MEMO_UNSET)
+            mo->cost = series_of(m, F_COST, (sv[]){ model, prov });
+        if (ALWAYS(mo->cost >= 0))
+            cell_add_double(&s->cells[F_COST][mo->cost], t->cost_usd);
     }
 
     int nattempts = 0;

@@ -39,6 +39,24 @@ uint64_t trace_now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+static uint64_t ns_of(const struct timespec *ts) { return (uint64_t)ts->tv_sec * 1000000000u + (uint64_t)ts->tv_nsec; }
+
+/* The offset between the two clocks is read again once a second per thread
+ * (so NTP's slewing is followed), not per request: the data plane takes one
+ * monotonic reading per event and derives the wall time from it. */
+uint64_t trace_unix_of_mono(uint64_t mono_ns)
+{
+    static _Thread_local uint64_t base_mono, offset;
+    if (!base_mono || mono_ns - base_mono > 1000000000u) {
+        struct timespec rt, mt;
+        clock_gettime(CLOCK_REALTIME, &rt);
+        clock_gettime(CLOCK_MONOTONIC, &mt);
+        offset = ns_of(&rt) - ns_of(&mt);
+        base_mono = mono_ns ? mono_ns : 1;
+    }
+    return mono_ns + offset;
+}
+
 trace_rec *trace_new(size_t extra)
 {
     trace_rec *t = malloc(sizeof *t + extra);
@@ -53,7 +71,9 @@ trace_rec *trace_new(size_t extra)
      * random bits. Still valid W3C trace ids, and they make the store's
      * primary-key inserts land at the end of its B-trees. */
     fill_id(t->trace_id, sizeof t->trace_id);
-    uint64_t ms = trace_now_ns() / 1000000u;
+    struct timespec now; /* the coarse clock is enough for milliseconds, and cheaper */
+    clock_gettime(CLOCK_REALTIME_COARSE, &now);
+    uint64_t ms = ns_of(&now) / 1000000u;
     for (int i = 0; i < 6; i++)
         t->trace_id[i] = (uint8_t)(ms >> (8 * (5 - i)));
     t->input_tokens = t->output_tokens = -1;

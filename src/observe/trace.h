@@ -97,5 +97,8 @@ span_rec *trace_add_span(trace_rec *t, span_kind kind, uint64_t start_ns);
 void trace_id_hex(const uint8_t id[16], char out[33]);
 void span_id_hex(const uint8_t id[8], char out[17]);
 uint64_t trace_now_ns(void);   /* CLOCK_REALTIME in ns */
+/* The unix time (ns) of a CLOCK_MONOTONIC reading, through a per-thread
+ * offset refreshed every second. */
+uint64_t trace_unix_of_mono(uint64_t mono_ns);
 
 #endif

@@ -51,6 +51,7 @@ function cli(args, env = {}) {
 describe('traces API and CLI', () => {
   let gw, configFile, wired = true;
   const ids = {};
+  let pricedHeader = null;
 
   before(async () => {
     gw = await startGateway({
@@ -79,6 +80,7 @@ deployments:
     if (probe.status === 404 && probe.body?.error?.code === 'unknown_url') { wired = false; return; }
     let r = await chat(gw, { model: 'priced', messages: [{ role: 'user', content: 'Needle in a haystack' }], temperature: 0.5 }, 'tr-priced');
     assert.equal(r.status, 200);
+    pricedHeader = r.headers.get('x-genaiops-cost-usd');
     r = await chat(gw, { model: 'other', stream: true, messages: [{ role: 'user', content: 'stream please' }] }, 'tr-stream');
     assert.equal(r.status, 200);
     r = await chat(gw, { model: 'sim/error-500', messages: [{ role: 'user', content: 'fail' }] }, 'tr-error');
@@ -107,6 +109,8 @@ deployments:
     assert.equal(p.status, 200);
     assert.ok(p.input_tokens > 0 && p.output_tokens > 0);
     assert.ok(Math.abs(p.cost_usd - (p.input_tokens * 1e-6 + p.output_tokens * 2e-6)) < 1e-12, `cost ${p.cost_usd}`);
+    // the response said the same cost, to ten decimals
+    assert.equal(pricedHeader, p.cost_usd.toFixed(10));
     assert.ok(p.duration_ms >= 0);
     assert.match(p.trace_id, /^[0-9a-f]{32}$/);
     assert.equal(body.data.find((x) => x.request_id === 'tr-stream').stream, true);

@@ -638,3 +638,40 @@ TEST(metrics_hostile_label_values)
     buf_free(&b);
     metrics_shutdown();
 }
+
+/* The per-shard memo of the last request's series: alternating label sets
+ * on one worker, with and without tokens and cost, count exactly where the
+ * uncached path would, and a series appears only once it counted. */
+TEST(metrics_memo_follows_changing_labels)
+{
+    CHECK_INT(metrics_init(1), ERR_OK);
+    const char *models[] = { "a", "b", "a", "a", "b", "c", "a" };
+    for (size_t i = 0; i < countof(models); i++) {
+        trace_rec *t = req(models[i], "p");
+        if (models[i][0] != 'c') { /* c: no usage, no cost */
+            t->input_tokens = (long long)(i + 1);
+            t->output_tokens = 1;
+            t->cost_known = true;
+            t->cost_usd = 0.5;
+        }
+        if (i == 3)
+            t->status = 500; /* another status: its own requests series */
+        metrics_observe(0, t);
+        trace_free(t);
+    }
+    char *s = render();
+    CHECK(sample(s, "genaiops_requests_total{model=\"a\",provider=\"p\",status=\"200\"}") == 3);
+    CHECK(sample(s, "genaiops_requests_total{model=\"a\",provider=\"p\",status=\"500\"}") == 1);
+    CHECK(sample(s, "genaiops_requests_total{model=\"b\",provider=\"p\",status=\"200\"}") == 2);
+    CHECK(sample(s, "genaiops_requests_total{model=\"c\",provider=\"p\",status=\"200\"}") == 1);
+    /* input tokens of a: 1 + 3 + 4 + 7 */
+    CHECK(sample(s, "gen_ai_client_token_usage_sum{gen_ai_operation_name=\"chat\",gen_ai_provider_name=\"p\","
+                    "gen_ai_request_model=\"a\",gen_ai_token_type=\"input\"}") == 15);
+    CHECK(sample(s, "genaiops_cost_usd_total{model=\"b\",provider=\"p\"}") == 1.0);
+    CHECK(strstr(s, "gen_ai_request_model=\"c\",gen_ai_token_type") == NULL);
+    CHECK(strstr(s, "genaiops_cost_usd_total{model=\"c\"") == NULL);
+    CHECK(sample(s, "genaiops_overhead_seconds_count") == 7);
+    check_promtool(s);
+    free(s);
+    metrics_shutdown();
+}
