@@ -3,10 +3,11 @@
 #   make demo     build, then serve the embedded default (simulator, ./genaiops.db)
 #   make test     everything CI runs: unit, integration, SDK, sanitizers, short fuzz
 #   make bench    the gateway benchmark beside nginx and Portkey (../shared/bench/peers.sh)
+#   make bench-eval  the eval runner beside promptfoo (../shared/bench/eval-peers.sh)
 #   make fuzz     longer fuzz runs of every target (FUZZ_SECONDS=300 by default)
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all build demo test unit asan fuzz bench clean format check-src
+.PHONY: all build demo test unit asan fuzz bench bench-eval clean format check-src
 
 all: build
 
@@ -32,6 +33,9 @@ fuzz:
 
 bench: build
 	@bash bench/gateway.sh
+
+bench-eval: build
+	@bash bench/eval.sh
 
 check-src:
 	@bash scripts/check-src.sh

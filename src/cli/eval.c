@@ -191,6 +191,8 @@ static int cmd_show(int argc, char **argv)
         }
         json_array_foreach(json_object_get(meta, "providers"), i, p)
             printf("provider %zu: %s\n", i, json_string_value(json_object_get(p, "label")));
+        json_array_foreach(json_object_get(meta, "datasets"), i, p)
+            printf("dataset: %s\n", json_string_value(p));
         json_t *sum = json_object_get(run, "summary");
         if (json_is_object(sum)) {
             const char *const *none = NULL;

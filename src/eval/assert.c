@@ -1596,8 +1596,8 @@ static void check_set(chk *c)
 {
     const ev_assert *a = c->a;
     size_t n = a->nchildren;
-    ev_result rs_small[16], *rs = n <= 16 ? rs_small : calloc(n, sizeof *rs);
-    const ev_assert *as_small[16], **as = n <= 16 ? as_small : calloc(n, sizeof *as);
+    ev_result rs_small[16] = { { 0 } }, *rs = n <= 16 ? rs_small : calloc(n, sizeof *rs);
+    const ev_assert *as_small[16] = { 0 }, **as = n <= 16 ? as_small : calloc(n, sizeof *as);
     if (!rs || !as) {
         if (rs != rs_small)
             free(rs);

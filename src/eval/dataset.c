@@ -435,11 +435,28 @@ err_code dataset_export(const char *url, const char *ref, const char *path, int 
 }
 
 static char *resolve_url;
+static char *resolved[16];       /* "NAME:VERSION" of what dataset_resolve handed out */
+static size_t nresolved;
+
+const char *dataset_resolved(size_t i) { return i < nresolved ? resolved[i] : NULL; }
+
+/* Remembers ver (once) for the run's record of what it used. */
+static void note_resolved(const char *ver)
+{
+    for (size_t i = 0; i < nresolved; i++)
+        if (strcmp(resolved[i], ver) == 0)
+            return;
+    if (nresolved < sizeof resolved / sizeof resolved[0] && (resolved[nresolved] = strdup(ver)))
+        nresolved++;
+}
 
 void dataset_use_store(const char *url)
 {
     free(resolve_url);
     resolve_url = url ? strdup(url) : NULL;
+    for (size_t i = 0; i < nresolved; i++)
+        free(resolved[i]);
+    nresolved = 0;
 }
 
 char *dataset_resolve(const char *ref, char *msg, size_t cap)
@@ -472,5 +489,6 @@ char *dataset_resolve(const char *ref, char *msg, size_t cap)
         snprintf(msg, cap, "dataset://%s: %s", ref, e.message);
         return NULL;
     }
+    note_resolved(ver);
     return strdup(path);
 }

@@ -49,5 +49,8 @@ err_code dataset_export(const char *url, const char *ref, const char *path, int 
  * (content-addressed, reused) and returns the file's path (malloc). */
 void dataset_use_store(const char *url);
 char *dataset_resolve(const char *ref, char *msg, size_t cap);
+/* The i-th version dataset_resolve handed out since dataset_use_store
+ * ("NAME:VERSION"), or NULL past the end: what a run used. */
+const char *dataset_resolved(size_t i);
 
 #endif

@@ -1119,6 +1119,23 @@ static void fmt_ms(char *out, size_t cap, double v)
     fmt_fixed(out, cap, v, isfinite(v) && fabs(v) >= 100.0 ? 0 : 1);
 }
 
+/* A latency quantile with its interval when known: "12.3 [10.1, 14.0]". */
+static void fmt_lat(char *out, size_t cap, const json_t *lat, const char *q)
+{
+    char k[16], a[24], b[24];
+    fmt_ms(out, cap, jd(lat, q));
+    snprintf(k, sizeof k, "%s_lo", q);
+    double lo = jd(lat, k);
+    snprintf(k, sizeof k, "%s_hi", q);
+    double hi = jd(lat, k);
+    if (!isfinite(lo) || !isfinite(hi))
+        return;
+    fmt_ms(a, sizeof a, lo);
+    fmt_ms(b, sizeof b, hi);
+    size_t n = strlen(out);
+    snprintf(out + n, cap - n, " [%s, %s]", a, b);
+}
+
 /* "[lo, hi]" as percentages or with prec decimals; "-" when unknown. */
 static void fmt_ci(char *out, size_t cap, const json_t *o, bool pct, int prec)
 {
@@ -1136,7 +1153,8 @@ static void fmt_ci(char *out, size_t cap, const json_t *o, bool pct, int prec)
 /* One leaderboard row: two labels and these values. */
 enum { LB_RATE, LB_RATE_CI, LB_PFE, LB_SCORE, LB_SCORE_CI, LB_COST, LB_P50, LB_P95, LB_N };
 static const char *const lb_head[2 + LB_N] = { "Prompt", "Provider", "Pass rate", "95% CI", "Pass/Fail/Err",
-                                               "Score", "Score 95% CI", "Cost $", "p50 ms", "p95 ms" };
+                                               "Score", "Score 95% CI", "Cost $", "p50 ms [95% CI]",
+                                               "p95 ms [95% CI]" };
 
 typedef struct lbrow {
     const char *prompt, *provider;
@@ -1160,8 +1178,8 @@ static void lb_row(const json_t *col, lbrow *row)
     fmt_fixed(row->v[LB_SCORE], sizeof row->v[0], jd(sc, "mean"), 3);
     fmt_ci(row->v[LB_SCORE_CI], sizeof row->v[0], sc, false, 3);
     fmt_fixed(row->v[LB_COST], sizeof row->v[0], jd(cost, "total"), 4);
-    fmt_ms(row->v[LB_P50], sizeof row->v[0], jd(lat, "p50"));
-    fmt_ms(row->v[LB_P95], sizeof row->v[0], jd(lat, "p95"));
+    fmt_lat(row->v[LB_P50], sizeof row->v[0], lat, "p50");
+    fmt_lat(row->v[LB_P95], sizeof row->v[0], lat, "p95");
 }
 
 typedef struct lbkey {

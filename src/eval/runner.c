@@ -2293,9 +2293,12 @@ int ev_run(const ev_run_opts *o, json_t **summary_out)
         for (size_t i = 0; i < r->ntargets; i++)
             json_array_append_new(tj, json_pack("{s:s, s:s}", "id", r->targets[i]->id, "label",
                                                 r->targets[i]->label));
-        json_t *rm = json_pack("{s:s, s:s?, s:s, s:s, s:o, s:o, s:i, s:I}", "id", r->run_id, "description", desc,
-                               "suite", s->path, "started_at", started, "prompts", pj, "providers", tj, "repeat",
-                               r->repeat, "tests", (json_int_t)ntests);
+        json_t *dj = json_array();
+        for (size_t i = 0; dataset_resolved(i); i++)
+            json_array_append_new(dj, json_string(dataset_resolved(i)));
+        json_t *rm = json_pack("{s:s, s:s?, s:s, s:s, s:o, s:o, s:o, s:i, s:I}", "id", r->run_id, "description",
+                               desc, "suite", s->path, "started_at", started, "prompts", pj, "providers", tj,
+                               "datasets", dj, "repeat", r->repeat, "tests", (json_int_t)ntests);
         if (!rm || evstore_begin(o->store_url, rm, &r->store, msg, sizeof msg) != ERR_OK) {
             log_write(L_WARN, NULL, "eval: the run will not be stored: %s", msg);
             r->store = NULL;

@@ -528,6 +528,30 @@ static double lat_quantile(const lat *l, double q, double *tmp)
     return a + (h - (double)i) * (b - a);
 }
 
+/* A distribution-free 95% interval of quantile q: the order statistics
+ * whose ranks are n*q -/+ 1.96*sqrt(n*q*(1-q)) (the normal approximation
+ * of the binomial count of values below the quantile; Conover, Practical
+ * Nonparametric Statistics, 3rd ed., section 3.2). NAN when unknown or n < 2.
+ * tmp holds n doubles. */
+static void lat_quantile_ci(const lat *l, double q, double *tmp, double *lo, double *hi)
+{
+    *lo = *hi = NAN;
+    if (l->n < 2 || l->lost)
+        return;
+    double n = (double)l->n, half = EV_Z95 * sqrt(n * q * (1.0 - q));
+    double a = floor(n * q - half), b = ceil(n * q + half);
+    size_t ra = a < 0 ? 0 : (size_t)a, rb = b > n - 1 ? l->n - 1 : (size_t)b;
+    if (!l->hist) {
+        memcpy(tmp, l->x, l->n * sizeof *tmp);
+        ev_quantile(tmp, l->n, 0.5); /* sorts tmp */
+        *lo = tmp[ra];
+        *hi = tmp[rb];
+    } else {
+        *lo = hist_rank(l, ra);
+        *hi = hist_rank(l, rb);
+    }
+}
+
 /* ---- the accumulator ----------------------------------------------------- */
 
 typedef struct column {
@@ -535,6 +559,7 @@ typedef struct column {
     acc score;
     csum cost;
     size_t cost_n;
+    acc cost_acc;      /* per record, for the mean's interval */
     lat latency;
     long long tok_in, tok_out;
     size_t tok_in_n, tok_out_n;
@@ -686,6 +711,7 @@ void ev_stats_free(ev_stats *s)
     if (s->cols) {
         for (size_t i = 0; i < s->ncols; i++) {
             acc_free(&s->cols[i].score);
+            acc_free(&s->cols[i].cost_acc);
             lat_free(&s->cols[i].latency);
         }
     }
@@ -765,6 +791,7 @@ void ev_stats_add(ev_stats *s, const ev_record *r)
         if (isfinite(r->cost_usd) && r->cost_usd >= 0.0) {
             csum_add(&col->cost, r->cost_usd);
             col->cost_n++;
+            acc_add(&col->cost_acc, r->cost_usd);
         }
         lat_add(&col->latency, r->latency_ms);
         if (r->tokens_in >= 0) {
@@ -873,10 +900,20 @@ static json_t *column_json(const ev_stats *s, size_t i, uint64_t seed, double *t
     json_t *cost = json_object();
     json_object_set_new(cost, "total", c->cost_n ? jnum(csum_get(&c->cost)) : json_null());
     json_object_set_new(cost, "mean", c->cost_n ? jnum(csum_get(&c->cost) / (double)c->cost_n) : json_null());
+    double m, lo, hi;
+    bool have = c->cost_n && acc_interval(&c->cost_acc, sub_seed(seed, "cost", i), &m, &lo, &hi);
+    json_object_set_new(cost, "lo", have ? jnum(lo) : json_null());
+    json_object_set_new(cost, "hi", have ? jnum(hi) : json_null());
     json_object_set_new(o, "cost", cost);
     json_t *l = json_object();
     json_object_set_new(l, "p50", jnum(lat_quantile(&c->latency, 0.5, tmp)));
     json_object_set_new(l, "p95", jnum(lat_quantile(&c->latency, 0.95, tmp)));
+    lat_quantile_ci(&c->latency, 0.5, tmp, &lo, &hi);
+    json_object_set_new(l, "p50_lo", jnum(lo));
+    json_object_set_new(l, "p50_hi", jnum(hi));
+    lat_quantile_ci(&c->latency, 0.95, tmp, &lo, &hi);
+    json_object_set_new(l, "p95_lo", jnum(lo));
+    json_object_set_new(l, "p95_hi", jnum(hi));
     json_object_set_new(l, "mean", c->latency.n ? jnum(csum_get(&c->latency.sum) / (double)c->latency.n)
                                                 : json_null());
     json_object_set_new(o, "latency_ms", l);

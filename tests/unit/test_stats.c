@@ -605,3 +605,33 @@ TEST(stats_summary_two_valued_ideal_bootstrap)
     json_decref(j);
     ev_stats_free(s);
 }
+
+/* The leaderboard's intervals: latency quantiles by order statistics
+ * (ranks n*q -/+ 1.96*sqrt(n*q*(1-q))), the mean cost by bootstrap. */
+TEST(stats_latency_quantile_and_cost_intervals)
+{
+    const char *prompts[] = { "p" }, *providers[] = { "m" };
+    ev_stats *s = ev_stats_new(prompts, 1, providers, 1, 100, 1);
+    CHECK(s != NULL);
+    for (size_t i = 0; i < 100; i++) {
+        ev_record r = rec(i, 0, 0, 0, EV_PASS, 1);
+        r.latency_ms = (double)(100 - i); /* 1..100 ms, in reverse */
+        r.cost_usd = i % 2 ? 0.002 : 0.001;
+        ev_stats_add(s, &r);
+    }
+    json_t *sum = ev_stats_summary(s, 7);
+    const json_t *col = json_array_get(json_object_get(sum, "columns"), 0);
+    const json_t *lat = json_object_get(col, "latency_ms"), *cost = json_object_get(col, "cost");
+    /* p50: ranks floor(50 - 9.8) = 40 and ceil(59.8) = 60 (0-based) -> 41 and 61 ms */
+    CHECK(json_number_value(json_object_get(lat, "p50_lo")) == 41);
+    CHECK(json_number_value(json_object_get(lat, "p50_hi")) == 61);
+    /* p95: 95 -/+ 4.27 -> ranks 90 and 100 (clamped to 99) -> 91 and 100 ms */
+    CHECK(json_number_value(json_object_get(lat, "p95_lo")) == 91);
+    CHECK(json_number_value(json_object_get(lat, "p95_hi")) == 100);
+    double m = json_number_value(json_object_get(cost, "mean")), lo = json_number_value(json_object_get(cost, "lo")),
+           hi = json_number_value(json_object_get(cost, "hi"));
+    CHECK(fabs(m - 0.0015) < 1e-12);
+    CHECK(lo < m && m < hi && lo >= 0.001 && hi <= 0.002);
+    json_decref(sum);
+    ev_stats_free(s);
+}
