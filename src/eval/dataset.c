@@ -21,22 +21,6 @@
 
 #define NAME_MAX_LEN 200
 
-static int64_t wall_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-static void iso_time(int64_t ns, char *out, size_t cap)
-{
-    time_t secs = (time_t)(ns / 1000000000);
-    struct tm tm;
-    gmtime_r(&secs, &tm);
-    snprintf(out, cap, "%04d-%02d-%02dT%02d:%02d:%02dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-             tm.tm_min, tm.tm_sec);
-}
-
 /* Names: 1-200 bytes of [A-Za-z0-9._-] in '/'-separated segments, none
  * empty, "." or "..". */
 static bool name_valid(const char *name, query_error *e)
@@ -120,7 +104,7 @@ static err_code db_fail(query_error *e, sqlite3 *db, const char *what)
 static json_t *version_json(sqlite3_stmt *st)
 {
     char when[40];
-    iso_time(sqlite3_column_int64(st, 7), when, sizeof when);
+    evstore_iso_time(sqlite3_column_int64(st, 7), when, sizeof when);
     return json_pack("{s:s, s:i, s:I, s:s, s:s?, s:s, s:s?, s:s}", "name", sqlite3_column_text(st, 0), "version",
                      sqlite3_column_int(st, 1), "rows", (json_int_t)sqlite3_column_int64(st, 2), "hash",
                      sqlite3_column_text(st, 3), "message", sqlite3_column_text(st, 4), "author",
@@ -228,7 +212,7 @@ err_code dataset_push(const char *url, const char *name, const json_t *rows, con
         json_decref(cur);
     }
     int version = latest + 1;
-    int64_t now = wall_ns();
+    int64_t now = evstore_wall_ns();
     if (sqlite3_prepare_v2(db, "INSERT INTO datasets VALUES (?1, ?2, ?3, ?3) ON CONFLICT(name) DO UPDATE SET "
                                "latest = ?2, updated_ns = ?3", -1, &st, NULL) != SQLITE_OK)
         goto fail;
@@ -304,7 +288,7 @@ err_code dataset_list(const char *url, json_t **out, query_error *e)
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         char when[40];
-        iso_time(sqlite3_column_int64(st, 4), when, sizeof when);
+        evstore_iso_time(sqlite3_column_int64(st, 4), when, sizeof when);
         json_array_append_new(arr, json_pack("{s:s, s:i, s:i, s:I, s:s}", "name", sqlite3_column_text(st, 0), "latest",
                                              sqlite3_column_int(st, 1), "versions", sqlite3_column_int(st, 2), "rows",
                                              (json_int_t)sqlite3_column_int64(st, 3), "updated_at", when));

@@ -31,7 +31,7 @@ struct evstore_run {
     json_t *pending;              /* records not yet written */
 };
 
-static int64_t wall_ns(void)
+int64_t evstore_wall_ns(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
@@ -91,7 +91,7 @@ err_code evstore_begin(const char *url, const json_t *run, evstore_run **out, ch
         goto fail;
     }
     sqlite3_bind_text(st, 1, s->id, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, wall_ns());
+    sqlite3_bind_int64(st, 2, evstore_wall_ns());
     sqlite3_bind_text(st, 3, json_string_value(desc), -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 4, json_string_value(suite), -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 5, meta, -1, SQLITE_STATIC);
@@ -245,7 +245,7 @@ static err_code read_fail(query_error *e, sqlite3 *db, const char *what)
                       db ? sqlite3_errmsg(db) : "no connection");
 }
 
-static void iso_time(int64_t ns, char *out, size_t cap)
+void evstore_iso_time(int64_t ns, char *out, size_t cap)
 {
     time_t secs = (time_t)(ns / 1000000000);
     struct tm tm;
@@ -265,7 +265,7 @@ static json_t *text_json(sqlite3_stmt *st, int col)
 static json_t *run_row(sqlite3_stmt *st, bool full)
 {
     char when[40];
-    iso_time(sqlite3_column_int64(st, 1), when, sizeof when);
+    evstore_iso_time(sqlite3_column_int64(st, 1), when, sizeof when);
     long long passed = sqlite3_column_int64(st, 6), failed = sqlite3_column_int64(st, 7),
               errors = sqlite3_column_int64(st, 8);
     long long judged = passed + failed + errors;

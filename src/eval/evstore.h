@@ -38,6 +38,10 @@ err_code evstore_finish(evstore_run *s, const json_t *summary, const char *statu
 /* Frees s without writing more (the run stays as it was). NULL ok. */
 void evstore_abort(evstore_run *s);
 
+/* CLOCK_REALTIME in ns, and a time as "2026-11-21T10:00:00Z" (UTC). */
+int64_t evstore_wall_ns(void);
+void evstore_iso_time(int64_t ns, char *out, size_t cap);
+
 /* The cache directory ($GENAIOPS_CACHE_DIR, else $XDG_CACHE_HOME/genaiops,
  * else ~/.cache/genaiops), with sub (may be NULL) below it, created as
  * needed (mode 0700). false when there is none or it cannot be made. */

@@ -235,6 +235,34 @@ fail:
     return NULL;
 }
 
+/* A chat body (OpenAI's shape, consumed) as the text t's wire takes:
+ * Anthropic's Messages API gets it translated, with max_tokens (required
+ * there) set to dflt_max when absent. NULL with msg on failure. */
+static char *wire_body(const target *t, json_t *body, long dflt_max, char *msg, size_t cap)
+{
+    if (!body) {
+        snprintf(msg, cap, "out of memory");
+        return NULL;
+    }
+    if (t->kind == T_ANTHROPIC) {
+        xlate_err xe;
+        if (!json_object_get(body, "max_tokens"))
+            json_object_set_new(body, "max_tokens", json_integer(dflt_max));
+        json_t *a = anthropic_from_chat_request(body, t->model, &xe);
+        json_decref(body);
+        if (!a) {
+            snprintf(msg, cap, "%s", xe.message);
+            return NULL;
+        }
+        body = a;
+    }
+    char *text = json_dumps(body, JSON_COMPACT);
+    json_decref(body);
+    if (!text)
+        snprintf(msg, cap, "out of memory");
+    return text;
+}
+
 /* ------------------------------------------------------------------ */
 /* The response cache (SQLite, keyed by SHA-256 of target + body)      */
 /* ------------------------------------------------------------------ */
@@ -1325,18 +1353,10 @@ static void grader_drive(gslot *s)
         body = json_pack("{s:s, s:O, s:i}", "model", t->model, "messages", call.messages, "temperature", 0);
         if (body && call.json_output && t->kind == T_OPENAI)
             json_object_set_new(body, "response_format", json_pack("{s:s}", "type", "json_object"));
-        if (body && t->kind == T_ANTHROPIC) {
-            xlate_err xe;
-            json_object_set_new(body, "max_tokens", json_integer(1024));
-            json_t *a = anthropic_from_chat_request(body, t->model, &xe);
-            json_decref(body);
-            body = a;
-        }
     }
-    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
-    json_decref(body);
+    char *text = wire_body(t, body, 1024, m, sizeof m);
     if (!text) {
-        ev_grader_reply_chat(s->g, ERR_NOMEM, NULL, "out of memory");
+        ev_grader_reply_chat(s->g, ERR_INVAL, NULL, m);
         grader_drive(s);
         return;
     }
@@ -1735,23 +1755,9 @@ static void job_start(run *r, tcase *tc, size_t k)
     json_t *body = json_pack("{s:s, s:o}", "model", t->model, "messages", msgs);
     if (body && json_object_update(body, t->params) != 0)
         json_object_clear(body);
-    if (body && t->kind == T_ANTHROPIC) {
-        xlate_err xe;
-        if (!json_object_get(body, "max_tokens"))
-            json_object_set_new(body, "max_tokens", json_integer(1024));
-        json_t *a = anthropic_from_chat_request(body, t->model, &xe);
-        json_decref(body);
-        body = a;
-        if (!a) {
-            j->error = strdup(xe.message);
-            job_answered(j);
-            return;
-        }
-    }
-    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
-    json_decref(body);
+    char *text = wire_body(t, body, 1024, m, sizeof m);
     if (!text) {
-        j->error = strdup("out of memory");
+        j->error = strdup(m);
         job_answered(j);
         return;
     }
@@ -2506,20 +2512,15 @@ int ev_generate(const ev_gen_opts *g)
         json_object_set_new(body, "response_format",
                             json_pack("{s:s, s:{s:s, s:O}}", "type", "json_schema", "json_schema", "name", "test_cases",
                                       "schema", schema));
-    if (body && t->kind == T_ANTHROPIC) {
-        xlate_err xe;
-        json_object_set_new(body, "max_tokens", json_integer(4096));
-        json_t *a = anthropic_from_chat_request(body, t->model, &xe);
+    char *text = t->kind == T_ECHO ? NULL : wire_body(t, body, 4096, msg, sizeof msg);
+    if (t->kind == T_ECHO) {
         json_decref(body);
-        body = a;
+        snprintf(msg, sizeof msg, "the echo provider cannot write test cases");
     }
-    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
-    json_decref(body);
     json_decref(schema);
     json_decref(keys);
-    if (!text || t->kind == T_ECHO) {
-        fprintf(stderr, "genaiops dataset generate: %s\n", text ? "the echo provider cannot write test cases"
-                                                                : "out of memory");
+    if (!text) {
+        fprintf(stderr, "genaiops dataset generate: %s\n", msg);
         free(text);
         target_free(t);
         return 1;
