@@ -219,7 +219,7 @@ static int cmd_show(int argc, char **argv)
  * provider and repeat); prints the comparison (or its JSON) and sets
  * *gate_failed. Returns 0, or 1 on errors (printed). */
 static int compare_runs(const char *url, const char *base, const char *cur, const char *skip, double tol,
-                        double alpha, bool json, uint64_t seed, bool *gate_failed)
+                        double alpha, bool json, uint64_t seed, bool *gate_failed, json_t **out)
 {
     evstore_outcome *a = NULL, *b = NULL;
     size_t na = 0, nb = 0;
@@ -234,7 +234,7 @@ static int compare_runs(const char *url, const char *base, const char *cur, cons
         return 1;
     }
     ev_pair *pairs = calloc(na < nb ? na + 1 : nb + 1, sizeof *pairs);
-    char(*keys)[80] = calloc(na < nb ? na + 1 : nb + 1, sizeof *keys);
+    char(*keys)[160] = calloc(na < nb ? na + 1 : nb + 1, sizeof *keys);
     size_t n = 0, i = 0, j = 0;
     while (pairs && keys && i < na && j < nb) {
         const evstore_outcome *x = &a[i], *y = &b[j];
@@ -250,8 +250,10 @@ static int compare_runs(const char *url, const char *base, const char *cur, cons
             j++;
             continue;
         }
-        snprintf(keys[n], sizeof keys[n], "tests[%u] prompt %u provider %u%s", (unsigned)x->test,
-                 (unsigned)x->prompt, (unsigned)x->provider, "");
+        snprintf(keys[n], sizeof keys[n], "tests[%u] prompt %u provider %u", (unsigned)x->test,
+                 (unsigned)x->prompt, (unsigned)x->provider);
+        if (y->description[0])
+            snprintf(keys[n] + strlen(keys[n]), sizeof keys[n] - strlen(keys[n]), " (%s)", y->description);
         if (x->repeat)
             snprintf(keys[n] + strlen(keys[n]), sizeof keys[n] - strlen(keys[n]), " repeat %u", (unsigned)x->repeat);
         pairs[n] = (ev_pair){ keys[n], x->pass, y->pass, x->score, y->score };
@@ -271,6 +273,10 @@ static int compare_runs(const char *url, const char *base, const char *cur, cons
     json_object_set_new(cmp, "tolerance", json_real(tol));
     json_object_set_new(cmp, "alpha", json_real(alpha));
     *gate_failed = json_is_true(json_object_get(cmp, "gate_failed"));
+    if (out) { /* the caller prints it (with the run's summary) */
+        *out = cmp;
+        return 0;
+    }
     if (json)
         print_json(cmp);
     else {
@@ -359,7 +365,7 @@ static int cmd_compare(int argc, char **argv)
     if (!url)
         return 1;
     bool failed = false;
-    int rc = compare_runs(url, ids[0], ids[1], NULL, tol, alpha, json, 1, &failed);
+    int rc = compare_runs(url, ids[0], ids[1], NULL, tol, alpha, json, 1, &failed, NULL);
     config_free(cfg);
     return rc ? rc : gate && failed ? EV_EXIT_FAILED : 0;
 }
@@ -379,7 +385,7 @@ int cli_eval(int argc, char **argv)
     ev_run_opts o = { .progress = isatty(STDERR_FILENO) ? 1 : 0, .table = true, .seed = 1 };
     const char *config_path = NULL, *v, *baseline = NULL;
     const char *outputs[16];
-    bool no_store = false, gate = false;
+    bool no_store = false, gate = false, tol_set = false, alpha_set = false;
     double tol = 0.05, alpha = 0.05;
     long n;
     o.server = getenv("GENAIOPS_SERVER");
@@ -393,11 +399,13 @@ int cli_eval(int argc, char **argv)
         if (cli_opt(argc, argv, &i, "--tolerance", &v)) {
             if (!parse_real("--tolerance", v, 0, 1, &tol))
                 return 2;
+            tol_set = true;
             continue;
         }
         if (cli_opt(argc, argv, &i, "--alpha", &v)) {
             if (!parse_real("--alpha", v, 1e-9, 0.5, &alpha))
                 return 2;
+            alpha_set = true;
             continue;
         }
         if (cli_flag(argv, i, "--gate")) {
@@ -407,6 +415,16 @@ int cli_eval(int argc, char **argv)
         if (cli_opt(argc, argv, &i, "-o", &v) || cli_opt(argc, argv, &i, "--output", &v)) {
             if (o.noutputs == countof(outputs)) {
                 fprintf(stderr, "genaiops eval: at most %zu outputs\n", countof(outputs));
+                return 2;
+            }
+            const char *dot = strrchr(v, '.');
+            static const char *const exts[] = { ".json", ".jsonl", ".csv", ".xml", ".html", ".htm", ".md" };
+            size_t k = 0;
+            while (dot && k < countof(exts) && strcasecmp(dot, exts[k]) != 0)
+                k++;
+            if (!dot || k == countof(exts)) {
+                fprintf(stderr, "genaiops eval: -o %s: the extension picks the format: .json .jsonl .csv .xml .html "
+                                ".md\n", v);
                 return 2;
             }
             outputs[o.noutputs++] = v;
@@ -467,15 +485,38 @@ int cli_eval(int argc, char **argv)
         return 2;
     }
     json_t *summary = NULL;
+    bool json = o.json;
+    if (json) { /* printed below, with the comparison if there is one */
+        o.json = false;
+        o.table = false;
+    }
     int rc = ev_run(&o, &summary);
     const char *run_id = json_string_value(json_object_get(summary, "run_id"));
+    /* the suite's own gate settings (genaiops: {gate: {baseline, tolerance, alpha}}) when the
+     * command line gives none */
+    const json_t *gc = json_object_get(summary, "gate_config");
+    if (!baseline && json_is_object(gc) && json_is_string(json_object_get(gc, "baseline")) && !no_store) {
+        baseline = json_string_value(json_object_get(gc, "baseline"));
+        gate = !json_is_false(json_object_get(gc, "enabled"));
+        if (!tol_set && json_is_number(json_object_get(gc, "tolerance")))
+            tol = json_number_value(json_object_get(gc, "tolerance"));
+        if (!alpha_set && json_is_number(json_object_get(gc, "alpha")))
+            alpha = json_number_value(json_object_get(gc, "alpha"));
+    }
+    json_t *cmp = NULL;
     if (baseline && run_id && rc != EV_EXIT_ERROR) {
         bool failed = false;
-        if (compare_runs(url, baseline, run_id, run_id, tol, alpha, o.json, o.seed, &failed) != 0)
+        if (compare_runs(url, baseline, run_id, run_id, tol, alpha, json, o.seed, &failed, json ? &cmp : NULL) != 0)
             rc = EV_EXIT_ERROR;
         else if (gate) /* the gate decides: only a significant drop beyond the tolerance fails */
             rc = failed ? EV_EXIT_FAILED : EV_EXIT_OK;
     }
+    if (json && summary) {
+        if (cmp)
+            json_object_set(summary, "comparison", cmp);
+        print_json(summary);
+    }
+    json_decref(cmp);
     json_decref(summary);
     config_free(cfg);
     return rc;

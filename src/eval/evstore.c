@@ -418,7 +418,9 @@ err_code evstore_outcomes(const char *url, const char *id, const char *skip_id, 
     sqlite3_finalize(st);
     st = NULL;
     if (sqlite3_prepare_v2(db,
-                           "SELECT test, prompt, provider, repeat, verdict, score FROM eval_results WHERE run_id = ?"
+                           "SELECT test, prompt, provider, repeat, verdict, score,"
+                           " substr(ifnull(json_extract(record, '$.description'), ''), 1, 60)"
+                           " FROM eval_results WHERE run_id = ?"
                            " ORDER BY test, prompt, provider, repeat",
                            -1, &st, NULL) != SQLITE_OK) {
         rc = read_fail(e, db, "reading results");
@@ -446,6 +448,8 @@ err_code evstore_outcomes(const char *url, const char *id, const char *skip_id, 
             .pass = (int8_t)(v && strcmp(v, "pass") == 0 ? 1 : v && strcmp(v, "fail") == 0 ? 0 : -1),
             .score = sqlite3_column_type(st, 5) == SQLITE_NULL ? NAN : sqlite3_column_double(st, 5),
         };
+        const char *d = (const char *)sqlite3_column_text(st, 6);
+        snprintf((*out)[*n - 1].description, sizeof (*out)[*n - 1].description, "%s", d ? d : "");
     }
     if (step != SQLITE_DONE)
         rc = read_fail(e, db, "reading results");

@@ -61,6 +61,7 @@ typedef struct evstore_outcome {
     uint16_t prompt, provider;
     int8_t pass;                  /* 1 pass, 0 fail, -1 error */
     double score;                 /* NAN when not recorded */
+    char description[64];         /* the test's description (cut), "" when none */
 } evstore_outcome;
 
 /* A run's outcomes sorted by (test, prompt, provider, repeat) into *out

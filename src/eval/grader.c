@@ -1635,7 +1635,7 @@ static char *command_input(const ev_assert *a, const ev_output *o)
     free(answer);
     free(prompt);
     if (ok)
-        text = json_dumps(in, JSON_COMPACT);
+        text = json_dumps(in, JSON_COMPACT | JSON_REAL_PRECISION(15));
 out:
     json_decref(as);
     json_decref(in);

@@ -62,6 +62,7 @@
 #define MAX_PROMPT (1u << 20)     /* bytes of one rendered prompt */
 #define MAX_CONCURRENCY 512
 #define CACHE_BATCH 256           /* cache writes per transaction */
+#define MAX_FILTER 256            /* prompts / providers a test's filters can name */
 
 /* ------------------------------------------------------------------ */
 /* Targets: the providers of the suite (and graders)                   */
@@ -383,6 +384,9 @@ struct tcase {                    /* one test of the suite, shared by its jobs *
     size_t next;                  /* next job (prompt x provider x repeat) to start */
     size_t refs;                  /* jobs started and not finished */
     json_t *grader;               /* options.provider of the test (a string or an object) or NULL */
+    uint8_t *use;                 /* nprompts x ntargets: 1 = the test runs there (its prompts/providers filters) */
+    size_t nuse;                  /* how many are 1 */
+    char *prefix, *suffix;        /* options.prefix / options.suffix around the prompt */
     struct avi_slot *samples;     /* avi: nprompts x ntargets x repeat runs */
     size_t nsamples;
     size_t pending_embed;         /* avi: embedding calls not yet answered */
@@ -432,6 +436,7 @@ typedef struct gslot {            /* one graded check of a job: an assertion, or
     target *t;                    /* the grader target */
     bool embed;                   /* the call in flight is an embedding call */
     uv_work_t work;               /* command assertions */
+    struct gslot *wprev, *wnext;  /* the run's list of commands queued or running */
 } gslot;
 
 #define NO_CHILD ((size_t)-1)
@@ -491,7 +496,10 @@ struct run {
     bool tests_done, stopping, failed_setup;
     size_t inflight;              /* jobs */
     size_t done, passed, failed, errors, retries, cache_hits, retry_notes;
+    bool no_cache;                /* --no-cache or evaluateOptions.cache: false */
+    const char *const *outs;      /* the output paths (-o or outputPath), parallel to reports */
     xcall *calls;                 /* live calls */
+    gslot *works;                 /* command checks queued or running (Ctrl-C cancels the queued) */
     ev_stats *stats;
     ev_report **reports;
     size_t nreports;
@@ -500,6 +508,7 @@ struct run {
     avi_report *avi;
     target *avi_embed;            /* embedding dispersion, or NULL (lexical) */
     uint64_t simseq;
+    const sim_options *sim;       /* the config's simulator provider's options, or NULL (defaults) */
     uint64_t started_ns;
     uv_timer_t progress;
     uv_signal_t sigint;
@@ -676,7 +685,7 @@ static void call_attempt(xcall *c)
         c->simpool = pool_new(0);
         json_t *req = json_loadb(c->body, c->len, 0, NULL);
         sim_plan plan;
-        e = c->simpool && req ? sim_plan_make(NULL, c->embed ? SIM_EMBEDDINGS : SIM_CHAT, c->t->model, req,
+        e = c->simpool && req ? sim_plan_make(r->sim, c->embed ? SIM_EMBEDDINGS : SIM_CHAT, c->t->model, req,
                                               r->simseq++, c->simpool, &plan)
                               : ERR_NOMEM;
         json_decref(req);
@@ -933,8 +942,9 @@ static bool prepare_prompt(run *r, const ev_prompt *sp, size_t i, rprompt *p, ch
 
 /* Renders prompt p with vars: the messages to send (new reference) and the
  * prompt text for the record (malloc). NULL with msg on a template error. */
-static json_t *render_prompt(run *r, const rprompt *p, const json_t *vars, char **text, char *msg, size_t cap)
+static json_t *render_prompt(run *r, const rprompt *p, const tcase *tc, char **text, char *msg, size_t cap)
 {
+    const json_t *vars = tc->vars;
     partials pp = { r->o->store_url, NULL, NULL, 0, 0 };
     tpl *kept[16];
     pp.kept = kept;
@@ -946,7 +956,9 @@ static json_t *render_prompt(run *r, const rprompt *p, const json_t *vars, char 
     json_t *msgs = NULL;
     *text = NULL;
     if (!p->chat) {
-        if (tpl_render(p->text, vars, &opts, &b, &e) != ERR_OK || buf_append(&b, "", 1) != ERR_OK) {
+        if ((tc->prefix && buf_append_str(&b, tc->prefix) != ERR_OK) ||
+            tpl_render(p->text, vars, &opts, &b, &e) != ERR_OK ||
+            (tc->suffix && buf_append_str(&b, tc->suffix) != ERR_OK) || buf_append(&b, "", 1) != ERR_OK) {
             snprintf(msg, cap, "rendering %s: %s", p->label, e.message);
             goto out;
         }
@@ -982,6 +994,14 @@ static json_t *render_prompt(run *r, const rprompt *p, const json_t *vars, char 
             }
             json_array_append_new(msgs, m);
         }
+        /* prefix and suffix go around the last message's text */
+        json_t *last = json_array_get(msgs, json_array_size(msgs) - 1);
+        const char *lc = json_string_value(json_object_get(last, "content"));
+        if (lc && (tc->prefix || tc->suffix)) {
+            buf_reset(&b);
+            buf_printf(&b, "%s%s%s", tc->prefix ? tc->prefix : "", lc, tc->suffix ? tc->suffix : "");
+            json_object_set_new(last, "content", json_stringn(b.p ? b.p : "", b.len));
+        }
         *text = msgs ? json_dumps(msgs, JSON_COMPACT) : NULL;
     }
     if (!msgs || !*text) {
@@ -1013,6 +1033,9 @@ static void tcase_free(tcase *tc)
     free(tc->shared);
     free(tc->description);
     json_decref(tc->grader);
+    free(tc->use);
+    free(tc->prefix);
+    free(tc->suffix);
     if (tc->samples)
         for (size_t i = 0; i < tc->nsamples; i++) {
             free(tc->samples[i].output);
@@ -1038,6 +1061,61 @@ static const char *provider_ref_id(const json_t *v)
     return NULL;
 }
 
+/* A test's `prompts` and `providers` lists (promptfoo's filters: ids or
+ * labels) decide where it runs; without them, everywhere. A name that
+ * matches nothing is an error, as a typo would otherwise run nothing. */
+static bool test_filters(run *r, tcase *tc, const json_t *test, const ev_diag *where, char *msg, size_t cap)
+{
+    size_t n = r->nprompts * r->ntargets;
+    if (!(tc->use = malloc(n))) {
+        snprintf(msg, cap, "out of memory");
+        return false;
+    }
+    bool pok[MAX_FILTER], tok[MAX_FILTER];
+    const char *const keys[2] = { "prompts", "providers" };
+    size_t counts[2] = { r->nprompts, r->ntargets };
+    bool *oks[2] = { pok, tok };
+    for (int f = 0; f < 2; f++) {
+        const json_t *list = json_object_get(test, keys[f]);
+        for (size_t i = 0; i < counts[f] && i < MAX_FILTER; i++)
+            oks[f][i] = list == NULL;
+        if (!list)
+            continue;
+        if (!json_is_array(list) && !json_is_string(list)) {
+            ev_diag d = *where;
+            snprintf(d.msg, sizeof d.msg, "%s must be a list of %s ids or labels", keys[f], f ? "provider" : "prompt");
+            ev_diag_format(&d, msg, cap);
+            return false;
+        }
+        size_t nl = json_is_array(list) ? json_array_size(list) : 1;
+        for (size_t k = 0; k < nl; k++) {
+            const json_t *v = json_is_array(list) ? json_array_get(list, k) : list;
+            const char *name = json_string_value(v);
+            bool hit = false;
+            for (size_t i = 0; name && i < counts[f] && i < MAX_FILTER; i++) {
+                const char *id = f ? r->targets[i]->id : r->suite->prompts[i].id;
+                const char *label = f ? r->targets[i]->label : r->prompts[i].label;
+                if ((id && strcmp(id, name) == 0) || (label && strcmp(label, name) == 0))
+                    oks[f][i] = hit = true;
+            }
+            if (!hit) {
+                ev_diag d = *where;
+                snprintf(d.msg, sizeof d.msg, "%s: '%.100s' names no %s of the suite", keys[f],
+                         name ? name : "(not a string)", f ? "provider" : "prompt");
+                ev_diag_format(&d, msg, cap);
+                return false;
+            }
+        }
+    }
+    tc->nuse = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t pi = i / r->ntargets, ti = i % r->ntargets;
+        tc->use[i] = (uint8_t)((pi >= MAX_FILTER || pok[pi]) && (ti >= MAX_FILTER || tok[ti]));
+        tc->nuse += tc->use[i];
+    }
+    return true;
+}
+
 /* promptfoo's test-level `options` (rubricPrompt, factuality, ...; not
  * provider, which picks the grader) reach the model-graded assertions as
  * config.options. Returns spec itself (a new reference) when there is
@@ -1061,6 +1139,24 @@ static json_t *with_options(const json_t *spec, const json_t *opts)
     json_object_set_new(ncfg, "options", extra);
     json_object_set_new(copy, "config", ncfg);
     return copy;
+}
+
+/* The first model-graded check of a (itself or a child of a set) that has
+ * no grader to call: its own provider, the test's or the suite's. */
+static const ev_assert *without_grader(const ev_assert *a, bool have_default)
+{
+    if (!ev_assert_is_graded(a) || strcmp(a->type, "command") == 0)
+        return NULL;
+    if (strcmp(a->type, "assert-set") == 0) {
+        for (size_t k = 0; k < a->nchildren; k++) {
+            const ev_assert *c = without_grader(&a->children[k], have_default);
+            if (c)
+                return c;
+        }
+        return NULL;
+    }
+    bool own = a->provider || (a->config && json_object_get(a->config, "provider"));
+    return own || have_default ? NULL : a;
 }
 
 /* Builds a test case from the streamed test: defaultTest merged in,
@@ -1106,13 +1202,19 @@ static tcase *tcase_new(run *r, json_t *test, const ev_diag *where, char *msg, s
     else
         tc->threshold = r->default_threshold;
     json_t *gspec = json_object_get(json_object_get(test, "options"), "provider");
-    if (gspec)
+    if (json_is_string(gspec) || json_is_object(gspec))
         tc->grader = json_incref(gspec);
     opts = json_object();
     if (r->default_options)
         json_object_update(opts, r->default_options);
     if (json_is_object(json_object_get(test, "options")))
         json_object_update(opts, json_object_get(test, "options"));
+    const json_t *pre = json_object_get(opts, "prefix"), *suf = json_object_get(opts, "suffix");
+    if ((json_is_string(pre) && !(tc->prefix = strdup(json_string_value(pre)))) ||
+        (json_is_string(suf) && !(tc->suffix = strdup(json_string_value(suf)))))
+        goto nomem;
+    if (!test_filters(r, tc, test, where, msg, cap))
+        goto fail;
     if (as && !json_is_array(as)) {
         ev_diag d = *where;
         snprintf(d.path + strlen(d.path), sizeof d.path - strlen(d.path), ".assert");
@@ -1153,6 +1255,19 @@ static tcase *tcase_new(run *r, json_t *test, const ev_diag *where, char *msg, s
             goto fail;
         }
         tc->nasserts++;
+    }
+    for (size_t i = 0; i < tc->nasserts; i++) { /* found now, before any call is made */
+        const ev_assert *g = without_grader(tc->asserts[i], tc->grader || r->default_grader);
+        if (g) {
+            ev_diag d = *where;
+            d.path[0] = 0;
+            snprintf(d.msg, sizeof d.msg,
+                     "%s: %s is model-graded and has no grader: set defaultTest.options.provider (e.g. "
+                     "openai:chat:gpt-4o-mini), the test's options.provider or the assertion's provider",
+                     g->path, g->type);
+            ev_diag_format(&d, msg, cap);
+            goto fail;
+        }
     }
     json_decref(opts);
     return tc;
@@ -1360,7 +1475,7 @@ static void grader_drive(gslot *s)
         grader_drive(s);
         return;
     }
-    call_start(r, t, call.kind == EV_CALL_EMBED, text, strlen(text), !r->o->no_cache, on_grader_reply, s);
+    call_start(r, t, call.kind == EV_CALL_EMBED, text, strlen(text), !r->no_cache, on_grader_reply, s);
 }
 
 static void command_work(uv_work_t *w)
@@ -1372,6 +1487,13 @@ static void command_work(uv_work_t *w)
 static void command_after(uv_work_t *w, int status)
 {
     gslot *s = w->data;
+    run *r = s->j->r;
+    if (s->wprev)
+        s->wprev->wnext = s->wnext;
+    else
+        r->works = s->wnext;
+    if (s->wnext)
+        s->wnext->wprev = s->wprev;
     if (status == UV_ECANCELED) {
         ev_result_clear(&s->res);
         s->res = (ev_result){ EV_ERROR, 0, strdup("interrupted") };
@@ -1427,9 +1549,17 @@ static void slot_start(gslot *s)
 {
     job *j = s->j;
     if (strcmp(s->a->type, "command") == 0) {
+        run *r = j->r;
         s->work.data = s;
-        if (uv_queue_work(&j->r->loop, &s->work, command_work, command_after) != 0)
+        if (uv_queue_work(&r->loop, &s->work, command_work, command_after) != 0) {
             slot_done(s, &(ev_result){ EV_ERROR, 0, strdup("cannot start the command") });
+            return;
+        }
+        s->wprev = NULL;
+        s->wnext = r->works;
+        if (r->works)
+            r->works->wprev = s;
+        r->works = s;
         return;
     }
     if (ev_grader_new(s->a, &j->out, &s->g) != ERR_OK) {
@@ -1504,7 +1634,7 @@ static void job_record(job *j, const ev_result *final)
     ev_stats_add(r->stats, &rec);
     for (size_t i = 0; i < r->nreports; i++)
         if (r->reports[i] && ev_report_add(r->reports[i], &rec) != ERR_OK) {
-            run_error(r, "writing %s failed", r->o->outputs[i]);
+            run_error(r, "writing %s failed", r->outs[i]);
             ev_report_abort(r->reports[i]);
             r->reports[i] = NULL;
         }
@@ -1555,8 +1685,12 @@ static void job_checked(job *j)
     } else {
         ev_assert_combine((const ev_assert *const *)tc->asserts, j->results, tc->nasserts, tc->threshold, &final);
     }
-    if (!(r->stopping && j->error && strcmp(j->error, "interrupted") == 0))
-        job_record(j, &final); /* an interrupted call is not a result */
+    bool cut = r->stopping && j->error && strcmp(j->error, "interrupted") == 0;
+    for (size_t i = 0; r->stopping && !cut && i < tc->nasserts; i++)
+        cut = j->results[i].verdict == EV_ERROR && j->results[i].reason &&
+              strstr(j->results[i].reason, "interrupted") != NULL;
+    if (!cut)
+        job_record(j, &final); /* an interrupted call or check is not a result */
     ev_result_clear(&final);
     job_free(j);
     r->inflight--;
@@ -1738,7 +1872,7 @@ static void job_start(run *r, tcase *tc, size_t k)
     }
     char m[512];
     target *t = r->targets[j->provider];
-    json_t *msgs = render_prompt(r, &r->prompts[j->prompt], tc->vars, &j->prompt_text, m, sizeof m);
+    json_t *msgs = render_prompt(r, &r->prompts[j->prompt], tc, &j->prompt_text, m, sizeof m);
     if (!msgs) {
         j->error = strdup(m);
         job_answered(j);
@@ -1761,7 +1895,7 @@ static void job_start(run *r, tcase *tc, size_t k)
         job_answered(j);
         return;
     }
-    call_start(r, t, false, text, strlen(text), !r->o->no_cache && r->repeat == 1, on_job_reply, j);
+    call_start(r, t, false, text, strlen(text), !r->no_cache && r->repeat == 1, on_job_reply, j);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1905,7 +2039,7 @@ static void tcase_done(run *r, tcase *tc)
             on_avi_embed(&reqs[g], ERR_NOMEM, "", 0, "out of memory", NAN, false);
             continue;
         }
-        call_start(r, r->avi_embed, true, text, strlen(text), !r->o->no_cache, on_avi_embed, &reqs[g]);
+        call_start(r, r->avi_embed, true, text, strlen(text), !r->no_cache, on_avi_embed, &reqs[g]);
     }
     if (--tc->pending_embed == 0) /* the hold: every call answered already */
         avi_embed_finish(r, tc, reqs);
@@ -1961,6 +2095,8 @@ static void on_sigint(uv_signal_t *h, int sig)
     r->stopping = true;
     uv_signal_stop(h);
     calls_cancel_all(r);
+    for (gslot *g = r->works; g; g = g->wnext) /* queued commands end as canceled; running ones finish */
+        uv_cancel((uv_req_t *)&g->work);
     pump(r);
 }
 
@@ -2010,7 +2146,10 @@ static void pump(run *r)
             r->cur = tc;
         }
         tcase *tc = r->cur;
-        job_start(r, tc, tc->next++);
+        while (tc->next < per_test && !tc->use[tc->next / (size_t)r->repeat])
+            tc->next++; /* filtered out: prompts / providers of the test */
+        if (tc->next < per_test)
+            job_start(r, tc, tc->next++);
     }
     if (r->cur && r->cur->next >= per_test && r->cur->refs == 0) {
         tcase *done = r->cur;
@@ -2070,7 +2209,7 @@ static bool setup_defaults(run *r, char *msg, size_t cap)
             r->default_threshold = json_number_value(th);
         json_t *dopts = json_object_get(dt, "options");
         json_t *gspec = json_object_get(dopts, "provider");
-        if (gspec)
+        if (json_is_string(gspec) || json_is_object(gspec))
             r->default_grader = json_incref(gspec);
         if (json_is_object(dopts))
             r->default_options = json_incref(dopts);
@@ -2092,7 +2231,7 @@ static bool setup_defaults(run *r, char *msg, size_t cap)
         }
     }
     const json_t *g = s->genaiops ? json_object_get(s->genaiops, "grader") : NULL;
-    if (!r->default_grader && g)
+    if (!r->default_grader && (json_is_string(g) || json_is_object(g)))
         r->default_grader = json_incref((json_t *)g);
     return true;
 nomem:
@@ -2132,8 +2271,10 @@ static long validate_tests(run *r)
             json_decref(test);
             if (bad++ < 20)
                 fprintf(stderr, "genaiops eval: %s\n", m);
-        } else
+        } else {
+            r->njobs_total += tc->nuse * (size_t)r->repeat;
             tcase_free(tc);
+        }
         n++;
     }
     ev_tests_close(r->tests);
@@ -2201,6 +2342,48 @@ int ev_run(const ev_run_opts *o, json_t **summary_out)
         fprintf(stderr, "genaiops eval: %s: the suite needs at least one prompt and one provider\n", s->path);
         goto out;
     }
+    if (s->genaiops) { /* the suite's own keys: a typo must not silently do nothing */
+        static const char *const known[] = { "grader", "avi", "gate" };
+        const char *k;
+        json_t *v;
+        json_object_foreach(s->genaiops, k, v)
+        {
+            size_t i = 0;
+            while (i < countof(known) && strcmp(known[i], k) != 0)
+                i++;
+            if (i == countof(known)) {
+                fprintf(stderr, "genaiops eval: %s: genaiops.%s: unknown key (known: grader, avi, gate)\n", s->path,
+                        k);
+                goto out;
+            }
+        }
+    }
+    json_t *env = s->extra ? json_object_get(s->extra, "env") : NULL;
+    if (env) { /* promptfoo's `env`: variables for the providers (API keys, base URLs) */
+        const char *k;
+        json_t *v;
+        if (!json_is_object(env)) {
+            fprintf(stderr, "genaiops eval: %s: env must be a mapping of names to values\n", s->path);
+            goto out;
+        }
+        json_object_foreach(env, k, v)
+        {
+            char num[64];
+            const char *val = json_is_string(v) ? json_string_value(v) : NULL;
+            if (!val && json_is_number(v)) {
+                snprintf(num, sizeof num, "%.17g", json_number_value(v));
+                val = num;
+            } else if (!val && json_is_boolean(v))
+                val = json_is_true(v) ? "true" : "false";
+            if (!val) {
+                fprintf(stderr, "genaiops eval: %s: env.%s must be a string, number or boolean\n", s->path, k);
+                goto out;
+            }
+            setenv(k, val, 1);
+        }
+    }
+    const json_t *copt = s->options ? json_object_get(s->options, "cache") : NULL;
+    r->no_cache = o->no_cache || json_is_false(copt);
     r->concurrency = o->concurrency > 0 ? o->concurrency : opt_int(s->options, "maxConcurrency", 4);
     if (r->concurrency > MAX_CONCURRENCY)
         r->concurrency = MAX_CONCURRENCY;
@@ -2265,10 +2448,17 @@ int ev_run(const ev_run_opts *o, json_t **summary_out)
     long ntests = validate_tests(r);
     if (ntests < 0)
         goto out;
-    r->njobs_total = (size_t)ntests * r->nprompts * r->ntargets * (size_t)r->repeat;
-    if (pricing_load(NULL, &r->prices, msg, sizeof msg) != ERR_OK)
-        r->prices = NULL;
-    if (!o->no_cache && r->repeat == 1)
+    const char *pfile = o->cfg ? o->cfg->telemetry.pricing_file : NULL;
+    if (pricing_load(pfile, &r->prices, msg, sizeof msg) != ERR_OK) {
+        fprintf(stderr, "genaiops eval: %s\n", msg);
+        goto out;
+    }
+    for (size_t i = 0; o->cfg && i < o->cfg->nproviders; i++) /* the config's simulator knobs, if it has one */
+        if (o->cfg->providers[i].type == PROVIDER_SIMULATOR) {
+            r->sim = &o->cfg->providers[i].sim;
+            break;
+        }
+    if (!r->no_cache && r->repeat == 1)
         cache_open(&r->cache, o->cache_path);
 
     /* identity, outputs, store */
@@ -2281,14 +2471,27 @@ int ev_run(const ev_run_opts *o, json_t **summary_out)
              rnd[0], rnd[1], rnd[2], rnd[3]);
     const char *desc = o->description ? o->description : s->description;
     ev_report_meta meta = { r->run_id, desc, s->path, started, plabels, s->nprompts, tlabels, s->nproviders };
+    /* the outputs: -o, else the suite's outputPath (a path or a list, relative to where eval runs, as
+     * promptfoo has it) */
+    const char *outs[16];
+    size_t nout = 0;
+    for (size_t i = 0; i < o->noutputs && nout < countof(outs); i++)
+        outs[nout++] = o->outputs[i];
+    const json_t *op = !nout && s->extra ? json_object_get(s->extra, "outputPath") : NULL;
+    for (size_t i = 0; op && i < (json_is_array(op) ? json_array_size(op) : 1) && nout < countof(outs); i++) {
+        const json_t *v = json_is_array(op) ? json_array_get(op, i) : op;
+        if (json_is_string(v))
+            outs[nout++] = json_string_value(v);
+    }
+    r->outs = outs;
     if (!(r->stats = ev_stats_new(plabels, s->nprompts, tlabels, s->nproviders, (size_t)ntests, r->repeat)) ||
-        (o->noutputs && !(r->reports = calloc(o->noutputs, sizeof *r->reports)))) {
+        (nout && !(r->reports = calloc(nout, sizeof *r->reports)))) {
         fprintf(stderr, "genaiops eval: out of memory\n");
         goto out;
     }
-    for (size_t i = 0; i < o->noutputs; i++, r->nreports++)
-        if (!(r->reports[i] = ev_report_open(o->outputs[i], &meta, msg, sizeof msg))) {
-            fprintf(stderr, "genaiops eval: -o %s: %s\n", o->outputs[i], msg);
+    for (size_t i = 0; i < nout; i++, r->nreports++)
+        if (!(r->reports[i] = ev_report_open(outs[i], &meta, msg, sizeof msg))) {
+            fprintf(stderr, "genaiops eval: -o %s: %s\n", outs[i], msg);
             goto out;
         }
     if (o->store_url && !o->no_store) {
@@ -2352,13 +2555,15 @@ int ev_run(const ev_run_opts *o, json_t **summary_out)
     json_object_set_new(summary, "duration_s", json_real(secs));
     json_object_set_new(summary, "retries", json_integer((json_int_t)r->retries));
     json_object_set_new(summary, "cache_hits", json_integer((json_int_t)r->cache_hits));
+    if (s->genaiops && json_object_get(s->genaiops, "gate")) /* for the CLI: the suite's gate settings */
+        json_object_set(summary, "gate_config", json_object_get(s->genaiops, "gate"));
     for (size_t i = 0; i < r->nreports; i++) {
         if (!r->reports[i])
             continue;
         ev_report *rep = r->reports[i];
         r->reports[i] = NULL;
         if (ev_report_close(rep, summary, msg, sizeof msg) != ERR_OK)
-            run_error(r, "-o %s: %s", o->outputs[i], msg);
+            run_error(r, "-o %s: %s", r->outs[i], msg);
     }
     if (r->store) {
         if (evstore_finish(r->store, summary, json_string_value(json_object_get(summary, "status")), msg,
@@ -2581,9 +2786,10 @@ int ev_generate(const ev_gen_opts *g)
         fprintf(stderr, "genaiops dataset generate: cannot write %s\n", g->out);
         unlink(tmp);
     } else {
-        printf("wrote %zu test cases to %s (%zu duplicates and %zu malformed dropped); review them, then "
+        printf("wrote %zu test case%s to %s (dropped: %zu duplicate%s, %zu malformed); review them, then "
                "`genaiops dataset push NAME %s`\n",
-               json_array_size(kept), g->out, dropped, bad, g->out);
+               json_array_size(kept), json_array_size(kept) == 1 ? "" : "s", g->out, dropped, dropped == 1 ? "" : "s",
+               bad, g->out);
         rc = 0;
     }
     json_decref(kept);
