@@ -18,7 +18,8 @@
  *    Merge keys are collected while a mapping is read and applied at its
  *    end, keys the mapping has winning.
  *  - Skipping. skip_value() walks a value's events without building them,
- *    counting depth, handing each to a callback; an anchored value met on
+ *    counting depth (bounded by max_depth as build() is), handing each to
+ *    a callback; an anchored value met on
  *    the way is built anyway (later aliases need it). The suite loader uses
  *    it to count tests without keeping them; the stream uses it to pass
  *    the top-level keys around the list it streams.
@@ -1631,6 +1632,12 @@ static bool skip_value(builder *b, int depth, yjson_skip_fn cb, void *ctx)
                 break;
             case EV_SEQ_START:
             case EV_MAP_START:
+                /* the same bound as build(): it also stops libyaml early, whose
+                 * scanner is quadratic in the nesting of flow collections */
+                if (depth + d + 1 > b->o.max_depth) {
+                    B_ERR(b, &ev->m, "the YAML nests deeper than %d levels", b->o.max_depth);
+                    return false;
+                }
                 out.type = ev->type == EV_SEQ_START ? YJ_SEQ_START : YJ_MAP_START;
                 if (cb)
                     cb(ctx, &out);

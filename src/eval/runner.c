@@ -200,7 +200,11 @@ static target *target_new(const char *id, const char *label, const json_t *conf,
             bl--;
         t->cp.name = t->id;
         t->cp.type = t->kind == T_ANTHROPIC ? PROVIDER_ANTHROPIC : PROVIDER_OPENAI;
-        t->cp.base_url = pool_strndup(t->pl, base, bl);
+        /* promptfoo's Anthropic apiBaseUrl is the host (the SDK adds /v1) */
+        if (t->kind == T_ANTHROPIC && !(bl >= 3 && memcmp(base + bl - 3, "/v1", 3) == 0))
+            t->cp.base_url = pool_printf(t->pl, "%.*s/v1", (int)bl, base);
+        else
+            t->cp.base_url = pool_strndup(t->pl, base, bl);
         t->cp.api_key = key ? pool_strdup(t->pl, key) : NULL;
         json_t *hs = conf ? json_object_get(conf, "headers") : NULL;
         if (json_is_object(hs) && json_object_size(hs) > 0) {
@@ -424,6 +428,7 @@ typedef struct xcall {            /* one model call: a test's, or a grader's */
     uv_timer_t timer;             /* backoff and cache-hit delivery */
     struct xcall *prev, *next;    /* the run's list of live calls (for Ctrl-C) */
     bool timer_live;
+    bool too_big;                 /* the answer passed MAX_RESPONSE */
 } xcall;
 
 typedef struct gslot {            /* one graded check of a job: an assertion, or a child of a set */
@@ -512,6 +517,7 @@ struct run {
     uint64_t started_ns;
     uv_timer_t progress;
     uv_signal_t sigint;
+    uv_idle_t pumper;             /* starts the next jobs once per loop turn (pump_soon) */
     int progress_mode;
     uint64_t last_line_ns;
     char run_id[33];
@@ -536,6 +542,7 @@ static void PRINTF_LIKE(2, 3) run_error(run *r, const char *fmt, ...)
 }
 
 static void pump(run *r);
+static void pump_soon(run *r);
 static void job_checked(job *j);
 static void tcase_done(run *r, tcase *tc);
 
@@ -638,7 +645,10 @@ static int on_head(void *ud, int status, const upstream_header *h, size_t nh)
 static int on_data(void *ud, const char *p, size_t n)
 {
     xcall *c = ud;
-    return buf_append(&c->resp, p, n) == ERR_OK ? UPSTREAM_CONTINUE : UPSTREAM_ABORT;
+    if (buf_append(&c->resp, p, n) == ERR_OK)
+        return UPSTREAM_CONTINUE;
+    c->too_big = true;
+    return UPSTREAM_ABORT;
 }
 
 static void on_done(void *ud, err_code e, const char *msg)
@@ -648,6 +658,12 @@ static void on_done(void *ud, err_code e, const char *msg)
     c->sc = NULL;
     if (c->r->stopping && e == ERR_CANCELED) {
         call_finish(c, ERR_CANCELED, "interrupted");
+        return;
+    }
+    if (c->too_big) { /* asking again would get the same answer */
+        char m[160];
+        snprintf(m, sizeof m, "the answer of %s is larger than %u MiB", c->t->label, MAX_RESPONSE >> 20);
+        call_finish(c, ERR_TOOBIG, m);
         return;
     }
     if (e != ERR_OK) {
@@ -1606,7 +1622,7 @@ static void job_record(job *j, const ev_result *final)
     run *r = j->r;
     tcase *tc = j->tc;
     ev_assert_outcome outs[64], *ao = tc->nasserts <= countof(outs) ? outs : calloc(tc->nasserts, sizeof *ao);
-    size_t na = ao ? tc->nasserts : 0;
+    size_t na = ao && !j->error ? tc->nasserts : 0; /* a failed call ran no checks */
     for (size_t i = 0; i < na; i++) {
         const ev_assert *a = tc->asserts[i];
         ao[i] = (ev_assert_outcome){ a->type, a->negate, a->metric, a->weight, j->results[i] };
@@ -1696,7 +1712,7 @@ static void job_checked(job *j)
     r->inflight--;
     if (--tc->refs == 0 && tc != r->cur)
         tcase_done(r, tc);
-    pump(r);
+    pump_soon(r);
 }
 
 /* The answer is in (or the call failed): run the checks. */
@@ -1993,7 +2009,7 @@ static void on_avi_embed(void *ud, err_code e, const char *body, size_t len, con
     r->inflight--;
     if (--tc->pending_embed == 0)
         avi_embed_finish(r, tc, q - q->group);
-    pump(r);
+    pump_soon(r);
 }
 
 /* A case whose jobs have all finished: measure its variability (avi), then
@@ -2097,10 +2113,27 @@ static void on_sigint(uv_signal_t *h, int sig)
     calls_cancel_all(r);
     for (gslot *g = r->works; g; g = g->wnext) /* queued commands end as canceled; running ones finish */
         uv_cancel((uv_req_t *)&g->work);
-    pump(r);
+    pump_soon(r);
 }
 
 static void close_cb(uv_handle_t *h) { UNUSED(h); }
+
+static void on_pump(uv_idle_t *h)
+{
+    uv_idle_stop(h);
+    pump(h->data);
+}
+
+/* Asks for a pump at the loop's next turn rather than now: a finished job
+ * must not start the next one from inside its own callback, or answers
+ * that come at once (the simulator, the cache) would chain within one
+ * turn of the loop, which then never polls: Ctrl-C would go unseen and
+ * closed handles would pile up until the end. */
+static void pump_soon(run *r)
+{
+    if (!uv_is_closing((uv_handle_t *)&r->pumper))
+        uv_idle_start(&r->pumper, on_pump);
+}
 
 /* Starts jobs while there is room, pulling tests as needed; ends the loop's
  * work once nothing is left. Re-entrant calls only mark another round. */
@@ -2165,6 +2198,7 @@ static void pump(run *r)
         }
         if (!uv_is_closing((uv_handle_t *)&r->progress)) {
             uv_close((uv_handle_t *)&r->progress, close_cb);
+            uv_close((uv_handle_t *)&r->pumper, close_cb);
             uv_close((uv_handle_t *)&r->sigint, close_cb);
             upstream_close(r->up);
             r->up = NULL;
@@ -2527,6 +2561,8 @@ int ev_run(const ev_run_opts *o, json_t **summary_out)
     r->progress.data = r;
     uv_signal_init(&r->loop, &r->sigint);
     r->sigint.data = r;
+    uv_idle_init(&r->loop, &r->pumper);
+    r->pumper.data = r;
     uv_signal_start(&r->sigint, on_sigint, SIGINT);
     r->progress_mode = o->progress;
     r->started_ns = r->last_line_ns = now_ns();
@@ -2686,9 +2722,10 @@ int ev_generate(const ev_gen_opts *g)
             }
         }
     }
+    int ask = g->n + (g->n / 4 > 2 ? g->n / 4 : 2); /* a few more: duplicates are dropped */
     json_t *schema = json_pack(
         "{s:s, s:{s:{s:s, s:i, s:i, s:{s:s, s:{s:{s:s}, s:{s:s, s:o, s:o, s:b}}, s:[s,s], s:b}}}, s:[s], s:b}",
-        "type", "object", "properties", "tests", "type", "array", "minItems", g->n, "maxItems", g->n, "items", "type",
+        "type", "object", "properties", "tests", "type", "array", "minItems", ask, "maxItems", ask, "items", "type",
         "object", "properties", "description", "type", "string", "vars", "type", "object", "properties", props,
         "required", required, "additionalProperties", 0, "required", "description", "vars", "additionalProperties", 0,
         "required", "tests", "additionalProperties", 0);
@@ -2703,7 +2740,7 @@ int ev_generate(const ev_gen_opts *g)
                "paraphrase of an example. Use exactly these variables: %s. Give each a short description of what "
                "it tests.%s%s\nAnswer with only a JSON object: {\"tests\": [{\"description\": \"...\", \"vars\": "
                "{...}}, ...]}.",
-               json_array_size(g->seed_tests), seeds_text ? seeds_text : "[]", g->n,
+               json_array_size(g->seed_tests), seeds_text ? seeds_text : "[]", ask,
                vlist ? vlist : "[]", g->instructions ? "\n" : "",
                g->instructions ? g->instructions : "");
     free(seeds_text);
@@ -2773,6 +2810,8 @@ int ev_generate(const ev_gen_opts *g)
             dropped++;
             continue;
         }
+        if (json_array_size(kept) >= (size_t)g->n)
+            break;
         const json_t *d = json_object_get(tc, "description");
         json_array_append_new(kept, json_pack("{s:s?, s:O, s:{s:s, s:s, s:s}}", "description",
                                               json_is_string(d) ? json_string_value(d) : NULL, "vars", vars,

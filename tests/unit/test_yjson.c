@@ -432,6 +432,54 @@ TEST(yjson_skip_key)
     CHECK(d == NULL && strstr(e.msg, "'tests' appears twice") && e.line == 2);
 }
 
+/* A skipped value is bounded by max_depth as a built one is, and the error
+ * comes at the first level too many: libyaml's scanner is quadratic in the
+ * nesting of flow collections, so walking 50,000 '[' to the end took
+ * seconds (a hostile suite's tests). */
+TEST(yjson_skip_depth)
+{
+    yjson_opts o = { .skip_key = "tests" };
+    yjson_error e;
+    char text[7 + 2 * 64];
+    for (int levels = 63; levels <= 64; levels++) { /* the root mapping is level 1 */
+        memcpy(text, "tests: ", 7);
+        memset(text + 7, '[', (size_t)levels);
+        memset(text + 7 + levels, ']', (size_t)levels);
+        yjson_doc *d = yjson_parse_string(text, 7 + 2 * (size_t)levels, &o, &e);
+        if (levels == 63)
+            CHECK(d != NULL);
+        else
+            CHECK(d == NULL && strstr(e.msg, "deeper than 64") && e.line == 1 && e.col == 8 + 63);
+        yjson_free(d);
+    }
+    size_t deep = 50000, n = 7 + 2 * deep;
+    char *big = malloc(n);
+    if (!big)
+        return;
+    memcpy(big, "tests: ", 7);
+    memset(big + 7, '[', deep);
+    memset(big + 7 + deep, ']', deep);
+    yjson_doc *d = yjson_parse_string(big, n, &o, &e);
+    CHECK(d == NULL && strstr(e.msg, "deeper than 64") && e.col == 8 + 63);
+    /* the stream passes other keys around its list with the same bound */
+    FILE *f = tmpfile();
+    if (f) {
+        fputs("other: ", f);
+        fwrite(big + 7, 1, n - 7, f);
+        fputs("\ntests: [1]\n", f);
+        rewind(f);
+        yjson_stream *s = yjson_stream_open(f, "tests", NULL, &e);
+        json_t *it = NULL;
+        int r = s ? yjson_stream_next(s, &it, &e) : -1;
+        CHECK(r == -1 && strstr(e.msg, "deeper than 64"));
+        json_decref(it);
+        yjson_stream_close(s);
+        fclose(f);
+    }
+    yjson_free(d);
+    free(big);
+}
+
 static size_t stream_all(FILE *f, const char *key, size_t *n, yjson_error *e, char *first, size_t cap)
 {
     *n = 0;
