@@ -338,3 +338,47 @@ process.stdin.on('data', (d) => (s += d)).on('end', () => {
     assert.equal(ws.json('n.json').results[0].asserts[0].reason, 'too short');
   });
 });
+
+describe('eval: anthropic:messages provider on a mock upstream', () => {
+  test('the Messages API: /v1/messages under a bare apiBaseUrl, its headers and body; the answer read back', async () => {
+    const up = await startUpstream(({ res, rec }) => {
+      const user = rec.json?.messages?.at(-1)?.content;
+      const text = Array.isArray(user) ? user.map((p) => p.text).join('') : user;
+      sendJson(res, 200, {
+        id: 'msg_1', type: 'message', role: 'assistant', model: rec.json?.model,
+        content: [{ type: 'text', text: `Claude says: ${text}` }],
+        stop_reason: 'end_turn', stop_sequence: null, usage: { input_tokens: 11, output_tokens: 4 },
+      });
+    });
+    try {
+      const ws = workspace();
+      // promptfoo's Anthropic apiBaseUrl is the host: genaiops adds /v1 as the SDK does
+      const base = up.url.replace(/\/v1$/, '');
+      ws.file('suite.yaml', `prompts:
+  - raw: '[{"role":"system","content":"Be brief."},{"role":"user","content":"Hi {{name}}"}]'
+providers:
+  - { id: "anthropic:messages:claude-test", config: { apiBaseUrl: "${base}", apiKey: sk-ant-test, temperature: 0.2 } }
+tests:
+  - vars: { name: Ada }
+    assert: [{ type: contains, value: "Claude says: Hi Ada" }]
+`);
+      const r = await ws.evalJson('suite.yaml', ['--no-cache', '-o', 'r.json']);
+      assertExit(r, 0);
+      assert.equal(up.requests.length, 1);
+      const q = up.requests[0];
+      assert.equal(q.url, '/v1/messages');
+      assert.equal(q.headers['x-api-key'], 'sk-ant-test');
+      assert.ok(q.headers['anthropic-version'], 'anthropic-version header');
+      assert.equal(q.json.model, 'claude-test');
+      assert.equal(q.json.system, 'Be brief.');
+      assert.ok(q.json.max_tokens > 0, 'max_tokens is required by the Messages API');
+      assert.equal(q.json.temperature, 0.2);
+      const rec = ws.json('r.json').results[0];
+      assert.equal(rec.output, 'Claude says: Hi Ada');
+      assert.equal(rec.tokens_in, 11);
+      assert.equal(rec.tokens_out, 4);
+    } finally {
+      await up.close();
+    }
+  });
+});
