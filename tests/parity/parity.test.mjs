@@ -53,7 +53,7 @@ function genaiopsVerdicts(file) {
   return out;
 }
 
-test('genaiops eval gives promptfoo verdicts on the parity suite', { skip: !existsSync(promptfoo) && 'promptfoo is not installed (npm ci in tests/parity)' }, () => {
+test('genaiops eval gives promptfoo verdicts on the parity suite', { skip: !existsSync(promptfoo) && 'promptfoo is not installed (npm install in tests/parity)' }, (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'parity-'));
   try {
     const suite = join(here, 'suite.yaml');
@@ -64,7 +64,11 @@ test('genaiops eval gives promptfoo verdicts on the parity suite', { skip: !exis
     // promptfoo exits 100 when tests fail, as genaiops does
     assert.ok(existsSync(join(dir, 'pf.json')), `promptfoo wrote no results (exit ${pf.status}): ${pf.stderr}${pf.stdout}`);
     const g = run(bin, ['eval', '-c', suite, '--no-cache', '--no-store', '--no-table', '-o', join(dir, 'g.json')]);
-    assert.equal(g.status, pf.status, `exit status: genaiops ${g.status}, promptfoo ${pf.status}\n${g.stderr}`);
+    // the suite has failing tests: both exit 100. promptfoo sometimes exits 1 after writing its
+    // results (a problem of its own at exit, e.g. its database); then only genaiops' is checked.
+    assert.equal(g.status, 100, `genaiops exit status ${g.status}\n${g.stderr}`);
+    if (pf.status !== 100)
+      t.diagnostic(`promptfoo exited ${pf.status}: ${(pf.stderr || '').slice(-400)}`);
     const want = promptfooVerdicts(join(dir, 'pf.json'));
     const got = genaiopsVerdicts(join(dir, 'g.json'));
     assert.equal(got.size, want.size, 'the same number of results');
