@@ -4,19 +4,20 @@
 # genaiops' resident memory holding 1,000 idle keep-alive connections, and
 # throughput with telemetry (traces + metrics) on against the same build with
 # it off.
-#   bench/gateway.sh [--workers N] [--no-portkey] [--duration S] [--stream]
+#   bench/gateway.sh [--workers N] [--no-portkey] [--duration S] [--rounds R] [--stream]
 # Workers default to 1, as nginx's worker_processes in peers.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 PEERS=${PEERS:-$ROOT/../shared/bench/peers.sh}
-WORKERS=1 PK="" DUR=6 STREAM=0
+WORKERS=1 PK="" DUR=6 STREAM=0 ROUNDS=${ROUNDS:-4}
 while [ $# -gt 0 ]; do
   case "$1" in
     --workers) WORKERS=$2; shift 2;;
     --no-portkey) PK=--no-portkey; shift;;
     --duration) DUR=$2; shift 2;;
     --stream) STREAM=1; shift;;
+    --rounds) ROUNDS=$2; shift 2;;
     -h|--help) sed -n '2,6p' "$0"; exit 0;;
     *) echo "gateway.sh: unknown argument $1" >&2; exit 2;;
   esac
@@ -64,9 +65,15 @@ wrk_run() { # port conns -> "rps p50us"
   wrk -t1 -c"$2" -d"${DUR}s" --latency -s "$HERE_SHARED/post.lua" "http://127.0.0.1:$1/v1/chat/completions" 2>&1 |
   awk 'function us(v) { if (v ~ /us$/) return v+0; if (v ~ /ms$/) return (v+0)*1000; return (v+0)*1000000 }
        /Requests\/sec/ { r=$2 } / 50%/ { p=us($2) } END { printf "%.0f %.0f", r, p }'; }
+# ROUNDS alternating rounds (default 4), each side first in every other one, so that a
+# drift of the machine during the run falls on both sides alike
 on=0 off=0 on1=0 off1=0
-for round in 1 2; do
-  read -r a _ <<<"$(wrk_run "$PORT" 32)"; read -r b _ <<<"$(wrk_run "$OFF_PORT" 32)"
+for round in $(seq "$ROUNDS"); do
+  if [ $((round % 2)) = 1 ]; then
+    read -r a _ <<<"$(wrk_run "$PORT" 32)"; read -r b _ <<<"$(wrk_run "$OFF_PORT" 32)"
+  else
+    read -r b _ <<<"$(wrk_run "$OFF_PORT" 32)"; read -r a _ <<<"$(wrk_run "$PORT" 32)"
+  fi
   read -r _ a1 <<<"$(wrk_run "$PORT" 1)"; read -r _ b1 <<<"$(wrk_run "$OFF_PORT" 1)"
   echo "telemetry round $round: on ${a} rps @32, p50 ${a1}us @1 | off ${b} rps @32, p50 ${b1}us @1"
   on=$((on + a)); off=$((off + b)); on1=$((on1 + a1)); off1=$((off1 + b1))
@@ -74,7 +81,7 @@ done
 sleep 1 # let the writer catch up before reading its counters
 curl -s "http://127.0.0.1:$PORT/metrics" | awk '/^genaiops_traces_(written|dropped)_total/ { printf "%s %s\n", $1, $2 }'
 awk -v a="$on" -v b="$off" 'BEGIN { printf "throughput ratio telemetry on/off at 32 conns: %.2f\n", a / b }'
-awk -v a="$on1" -v b="$off1" 'BEGIN { printf "p50 at 1 conn: telemetry on %dus, off %dus (+%dus)\n", a / 2, b / 2, (a - b) / 2 }'
+awk -v a="$on1" -v b="$off1" -v n="$ROUNDS" 'BEGIN { printf "p50 at 1 conn: telemetry on %dus, off %dus (+%dus)\n", a / n, b / n, (a - b) / n }'
 # a chat request that names a prompt (rendered by the gateway) against the
 # same request with the rendered messages inline (../shared/bench/chat.json),
 # on the telemetry-off gateway, alternating
@@ -86,8 +93,12 @@ wrk_body() { # port conns body -> rps
   wrk -t1 -c"$2" -d"${DUR}s" -s "$HERE_SHARED/post.lua" "http://127.0.0.1:$1/v1/chat/completions" 2>&1 |
   awk '/Requests\/sec/ { printf "%.0f", $2 } /Non-2xx/ { bad=1 } END { if (bad) printf " (errors)" }'; }
 pr=0 inl=0
-for round in 1 2; do
-  a=$(wrk_body "$OFF_PORT" 32 "$ROOT/bench/prompt-chat.json"); b=$(wrk_body "$OFF_PORT" 32 "$HERE_SHARED/chat.json")
+for round in $(seq "$ROUNDS"); do
+  if [ $((round % 2)) = 1 ]; then
+    a=$(wrk_body "$OFF_PORT" 32 "$ROOT/bench/prompt-chat.json"); b=$(wrk_body "$OFF_PORT" 32 "$HERE_SHARED/chat.json")
+  else
+    b=$(wrk_body "$OFF_PORT" 32 "$HERE_SHARED/chat.json"); a=$(wrk_body "$OFF_PORT" 32 "$ROOT/bench/prompt-chat.json")
+  fi
   echo "prompt round $round: by reference $a rps @32 | inline $b rps @32"
   pr=$((pr + ${a%% *})); inl=$((inl + ${b%% *}))
 done
