@@ -161,10 +161,9 @@ static void put_string(buf *b, const char *s, size_t n)
 /* A config value the traces record (request parameters), from its JSON. */
 static void note_param(gw_request *rq, const served_param *p)
 {
-    char *end;
-    double d = strtod(p->json, &end);
-    if (*end != '\0')
+    if (!p->is_num)
         return;
+    double d = p->num;
     const char *k = p->key;
     if (strcmp(k, "temperature") == 0)
         rq->has_temperature = true, rq->temperature = d;
@@ -367,11 +366,11 @@ err_code gw_prompt_apply(prompt_server *ps, const gw_request *rq, const char *bo
     }
     for (size_t i = 0; i < sp->nparams; i++) {
         const served_param *pp = &sp->params[i];
-        if (has_member(keys, count, pp->key, strlen(pp->key)))
+        if (has_member(keys, count, pp->key, pp->key_len))
             continue; /* the client's value wins */
-        put_string(bp, pp->key, strlen(pp->key));
+        put_string(bp, pp->key, pp->key_len);
         buf_append(bp, ":", 1);
-        buf_append_str(bp, pp->json);
+        buf_append(bp, pp->json, pp->json_len);
         buf_append(bp, ",", 1);
         note_param(&nrq, pp);
     }

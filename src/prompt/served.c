@@ -119,7 +119,8 @@ static bool add_param(served_prompt *p, const char *key, json_t *v)
         free(k);
         return false;
     }
-    p->params[p->nparams++] = (served_param){ k, json };
+    p->params[p->nparams++] = (served_param){ k, json, strlen(k), strlen(json), json_is_number(v),
+                                              json_is_number(v) ? json_number_value(v) : 0 };
     return true;
 }
 

@@ -34,6 +34,9 @@ typedef struct served_msg {
 typedef struct served_param {
     char *key;                    /* a chat completion field: temperature, tools, response_format ... */
     char *json;                   /* its value as compact JSON text */
+    size_t key_len, json_len;
+    bool is_num;                  /* the value is a number: num holds it (for the trace's parameters) */
+    double num;
 } served_param;
 
 typedef struct served_prompt {
