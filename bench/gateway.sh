@@ -66,7 +66,11 @@ wrk_run() { # port conns -> "rps p50us"
   awk 'function us(v) { if (v ~ /us$/) return v+0; if (v ~ /ms$/) return (v+0)*1000; return (v+0)*1000000 }
        /Requests\/sec/ { r=$2 } / 50%/ { p=us($2) } END { printf "%.0f %.0f", r, p }'; }
 # ROUNDS alternating rounds (default 4), each side first in every other one, so that a
-# drift of the machine during the run falls on both sides alike
+# drift of the machine during the run falls on both sides alike; first a short warm-up
+# of each (the store's first batches grow its file, malloc's arenas fill)
+DUR_SAVED=$DUR DUR=2
+wrk_run "$PORT" 32 >/dev/null; wrk_run "$OFF_PORT" 32 >/dev/null
+DUR=$DUR_SAVED
 on=0 off=0 on1=0 off1=0
 for round in $(seq "$ROUNDS"); do
   if [ $((round % 2)) = 1 ]; then
