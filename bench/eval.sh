@@ -26,9 +26,10 @@ OUT=$(mktemp -d)
 trap 'rm -rf "$OUT"' EXIT
 CMD="$BIN eval -c {config} -j $J --no-cache --no-store --no-table --no-progress-bar -o $OUT/out.json"
 echo "genaiops $(git rev-parse --short HEAD 2>/dev/null || echo '?'), $(nproc) cores, concurrency $J"
-bash "$PEERS" --tests 2000 --concurrency "$J" --cmd "$CMD" $PF
+# (eval-peers.sh ends with a status of 1 when promptfoo is left out: its last test is false)
+bash "$PEERS" --tests 2000 --concurrency "$J" --cmd "$CMD" $PF || true
 echo "genaiops alone, peak memory as the suite grows:"
 for n in 2000 20000 100000; do
   printf '%7d tests: ' "$n"
-  bash "$PEERS" --tests "$n" --concurrency "$J" --cmd "$CMD" --no-promptfoo | tail -1
+  { bash "$PEERS" --tests "$n" --concurrency "$J" --cmd "$CMD" --no-promptfoo || true; } | tail -1
 done
