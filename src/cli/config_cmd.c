@@ -5,6 +5,7 @@
 #include <jansson.h>
 #include <stdio.h>
 #include "cli/cli.h"
+#include "guard/guard.h"
 
 static const char usage[] =
     "usage: genaiops config check [--json] FILE\n"
@@ -48,6 +49,13 @@ int cli_config(int argc, char **argv)
     config *c = NULL;
     config_diags d = { 0 };
     err_code e = config_load_file(path, &c, &d);
+    char gmsg[512] = "";
+    if (e == ERR_OK) { /* policies compile as serve would compile them (regexes, lists) */
+        guard_engine *ge = NULL;
+        if (guard_engine_new(&c->guardrails, &ge, gmsg, sizeof gmsg) != ERR_OK)
+            e = ERR_CONFIG;
+        guard_engine_free(ge);
+    }
     if (json) {
         json_t *items = json_array();
         for (size_t i = 0; i < d.n; i++)
@@ -56,6 +64,9 @@ int cli_config(int argc, char **argv)
                                                    "column", d.items[i].column, "path",
                                                    d.items[i].path ? d.items[i].path : "", "message",
                                                    d.items[i].message ? d.items[i].message : ""));
+        if (gmsg[0])
+            json_array_append_new(items, json_pack("{s:s, s:i, s:i, s:s, s:s}", "severity", "error", "line", 0,
+                                                   "column", 0, "path", "guardrails", "message", gmsg));
         json_t *o = json_pack("{s:s, s:b, s:o}", "file", path, "valid", e == ERR_OK, "diagnostics", items);
         if (c)
             json_object_set_new(o, "summary", json_pack("{s:I, s:I, s:I}", "providers", (json_int_t)c->nproviders,
@@ -66,6 +77,8 @@ int cli_config(int argc, char **argv)
         json_decref(o);
     } else {
         config_diags_print(&d, path, stdout);
+        if (gmsg[0])
+            printf("%s: error: %s\n", path, gmsg);
         if (e == ERR_OK)
             printf("%s: ok (%zu providers, %zu models, %zu deployments)\n", path, c->nproviders, c->nmodels,
                    c->ndeployments);

@@ -10,6 +10,7 @@
 #include "cli/cli.h"
 #include "core/log.h"
 #include "gateway/gateway.h"
+#include "guard/guard.h"
 #include "http/upstream.h"
 #include "observe/observe.h"
 #include "prompt/served.h"
@@ -75,6 +76,7 @@ int cli_serve(int argc, char **argv)
     gateway *g = NULL;
     observe *obs = NULL;
     prompt_server *prompts = NULL;
+    guard_engine *guard = NULL;
     if (listen)
         cfg->server.listen = listen;
     if (workers) {
@@ -117,6 +119,10 @@ int cli_serve(int argc, char **argv)
         goto out;
     }
     char msg[512];
+    if (guard_engine_new(&cfg->guardrails, &guard, msg, sizeof msg) != ERR_OK) {
+        fprintf(stderr, "genaiops serve: %s\n", msg);
+        goto out;
+    }
     const char *url = cfg->store_url ? cfg->store_url : "sqlite://./genaiops.db";
     if (store_open(url, &st, msg, sizeof msg) != ERR_OK) {
         fprintf(stderr, "genaiops serve: %s\n", msg);
@@ -144,6 +150,7 @@ int cli_serve(int argc, char **argv)
         goto out;
     }
     gateway_set_prompts(g, prompts);
+    gateway_set_guard(g, guard);
     http_server_opts o = {
         .cfg = &cfg->server,
         .host = host,
@@ -185,6 +192,7 @@ out:
     observe_stop(obs);
     prompt_server_stop(prompts);
     gateway_free(g);
+    guard_engine_free(guard);
     store_close(st);
     config_free(cfg);
     return rc;

@@ -1834,6 +1834,227 @@ static const key_spec deployment_keys[] = {
 };
 static const key_table deployment_table = TABLE(deployment_keys, deployment_finish);
 
+/* ---- guardrails ---- */
+
+static const key_table guard_policy_table;
+
+static const char *const guard_stages[] = { "input", "output", "tool", NULL };
+static const char *const guard_actions[] = { "flag", "redact", "block", NULL };
+static const char *const guard_modes[] = { "enforce", "monitor", NULL };
+static const char *const guard_on_error[] = { "closed", "open", NULL };
+static const char *const guard_detector_names[] = { "pii", "secrets", "injection", "leakage", "deny",
+                                                    "topics", "size", "schema", "harm", "webhook", NULL };
+
+/* A stage or detector name in a list: one of choices, else an error with a
+ * suggestion; returns the index or -1. */
+static int guard_choice(ctx *c, const node *at, const char *path, const char *what, const char *const *choices,
+                        const char *s)
+{
+    int i = choice_index(choices, s);
+    if (i >= 0)
+        return i;
+    const char *hint = suggest_choice(c, choices, s, strlen(s));
+    char all[160];
+    size_t k = 0;
+    all[0] = '\0';
+    for (const char *const *ch = choices; *ch && k + 1 < sizeof all; ch++) {
+        int n = snprintf(all + k, sizeof all - k, "%s%s", k ? ", " : "", *ch);
+        if (n < 0 || (size_t)n >= sizeof all - k)
+            break;
+        k += (size_t)n;
+    }
+    ERR(c, at, path, "unknown %s '%s'%s%s%s; expected one of %s", what, printable(c, s, strlen(s)),
+        hint ? " (did you mean '" : "", hint ? hint : "", hint ? "'?)" : "", all);
+    return -1;
+}
+
+static const node *seq_item(const node *seq, size_t i)
+{
+    return seq && seq->kind == N_SEQ && i < seq->nkids ? seq->kids[i] : seq;
+}
+
+static void guard_policy_finish(ctx *c, void *obj, const node *map, const node **given, const char *path)
+{
+    cfg_guard_policy *p = obj;
+    const key_table *t = &guard_policy_table;
+    char kp[PATH_CAP];
+    p->line = map ? map->line : 0;
+    const node *st = given_of(t, given, "stage"), *sts = given_of(t, given, "stages");
+    if (st && sts)
+        ERR(c, sts, path, "give either 'stage' or 'stages', not both");
+    p->stages = 0;
+    if (p->stage) {
+        join_path(kp, path, "stage", 5);
+        int k = guard_choice(c, st, kp, "stage", guard_stages, p->stage);
+        if (k >= 0)
+            p->stages |= 1u << k;
+    }
+    for (size_t i = 0; i < p->nstage_list; i++) {
+        if (!p->stage_list[i])
+            continue;
+        snprintf(kp, sizeof kp, "%s.stages[%zu]", path, i);
+        int k = guard_choice(c, seq_item(sts, i), kp, "stage", guard_stages, p->stage_list[i]);
+        if (k >= 0)
+            p->stages |= 1u << k;
+    }
+    if (!p->stages && map && !st && !sts)
+        ERR(c, map, path, "policy '%s' needs a stage: 'stage: input' (or output, tool) or 'stages: [input, output]'",
+            p->name ? p->name : "?");
+    const node *dn = given_of(t, given, "detectors");
+    unsigned dets = 0;
+    for (size_t i = 0; i < p->ndetectors; i++) {
+        if (!p->detectors[i])
+            continue;
+        snprintf(kp, sizeof kp, "%s.detectors[%zu]", path, i);
+        int k = guard_choice(c, seq_item(dn, i), kp, "detector", guard_detector_names, p->detectors[i]);
+        if (k >= 0)
+            dets |= 1u << k;
+    }
+    if (!p->ndetectors && map) {
+        join_path(kp, path, "detectors", 9);
+        ERR(c, dn ? dn : map, kp, "policy '%s' lists no detectors (expected some of pii, secrets, injection, leakage, "
+            "deny, topics, size, schema, harm, webhook)", p->name ? p->name : "?");
+    }
+    /* redact replaces spans of sensitive text: only these detectors have them */
+    unsigned redactable = (1u << 0) | (1u << 1) | (1u << 3) | (1u << 4);
+    if (p->action && strcmp(p->action, "redact") == 0 && (dets & ~redactable)) {
+        for (int k = 0; guard_detector_names[k]; k++)
+            if ((dets & ~redactable) & (1u << k)) {
+                join_path(kp, path, "action", 6);
+                ERR(c, given_of(t, given, "action"), kp,
+                    "action redact cannot apply to detector '%s' (only pii, secrets, deny and leakage find text to "
+                    "replace); put it in a policy with action block or flag", guard_detector_names[k]);
+                break;
+            }
+    }
+    if ((dets & ((1u << 3) | (1u << 7))) && p->stages == (1u << 0)) {
+        join_path(kp, path, "stage", 5);
+        ERR(c, st ? st : sts ? sts : map, kp, "detectors leakage and schema look at answers: use stage output or tool");
+    }
+    if ((dets & (1u << 8)) && !p->harm_model) {
+        join_path(kp, path, "harm", 4);
+        ERR(c, given_of(t, given, "harm") ? given_of(t, given, "harm") : map, kp,
+            "detector harm needs 'harm: { model: MODEL }', the classifier model (for example a Llama Guard model)");
+    }
+    if (p->harm_model && (dets & (1u << 8))) {
+        join_path(kp, path, "harm.model", 10);
+        check_ref(c, p->harm_model, given_of(t, given, "harm") ? given_of(t, given, "harm") : map, kp);
+    }
+    if ((dets & (1u << 9)) && !p->webhook_url) {
+        join_path(kp, path, "webhook", 7);
+        ERR(c, given_of(t, given, "webhook") ? given_of(t, given, "webhook") : map, kp,
+            "detector webhook needs 'webhook: { url: URL }'");
+    }
+}
+
+static void guard_policies_done(ctx *c, void *base, const node ***given, const char *path)
+{
+    cfg_guardrails *g = base;
+    int name_i = key_index(&guard_policy_table, "name");
+    if (g->npolicies > 64)
+        ERR(c, given[64] ? given[64][name_i] : NULL, path, "at most 64 guardrail policies, got %zu", g->npolicies);
+    const char **names = pool_calloc(c->tmp, (g->npolicies + 1) * sizeof *names);
+    const node **at = pool_calloc(c->tmp, (g->npolicies + 1) * sizeof *at);
+    if (!names || !at) {
+        c->nomem = true;
+        return;
+    }
+    for (size_t i = 0; i < g->npolicies; i++) {
+        names[i] = g->policies[i].name;
+        at[i] = given[i] ? given[i][name_i] : NULL;
+    }
+    name_index ix;
+    index_build(c, &ix, names, at, g->npolicies, "guardrail policy", path);
+}
+
+static const key_spec guard_pii_keys[] = {
+    { .name = "types", .kind = K_STRLIST, LIST(cfg_guard_policy, pii_types, npii_types) },
+};
+static const key_table guard_pii_table = TABLE(guard_pii_keys, NULL);
+
+static const key_spec guard_injection_keys[] = {
+    { K("threshold", K_DOUBLE, cfg_guard_policy, injection_threshold), .def = "0.5", .lo = 0.01, .hi = 1 },
+};
+static const key_table guard_injection_table = TABLE(guard_injection_keys, NULL);
+
+static const key_spec guard_leak_keys[] = {
+    { K("min_run", K_LONG, cfg_guard_policy, leak_min_run), .def = "8", .lo = 4, .hi = 10000 },
+    { K("min_coverage", K_DOUBLE, cfg_guard_policy, leak_min_coverage), .def = "0.5", .lo = 0.01, .hi = 1 },
+};
+static const key_table guard_leak_table = TABLE(guard_leak_keys, NULL);
+
+static const key_spec guard_list_keys[] = {
+    { .name = "words", .kind = K_STRLIST, LIST(cfg_guard_lists, words, nwords) },
+    { .name = "regex", .kind = K_STRLIST, LIST(cfg_guard_lists, regex, nregex) },
+};
+static const key_table guard_list_table = TABLE(guard_list_keys, NULL);
+
+static const key_spec guard_topic_keys[] = {
+    { K("name", K_STR, cfg_guard_topic, name), .flags = F_REQUIRED },
+    { .name = "keywords", .kind = K_STRLIST, LIST(cfg_guard_topic, keywords, nkeywords) },
+};
+static void guard_topic_finish(ctx *c, void *obj, const node *map, const node **given, const char *path)
+{
+    UNUSED(given);
+    const cfg_guard_topic *tp = obj;
+    if (map && tp->nkeywords == 0)
+        ERR(c, map, path, "topic '%s' needs a non-empty 'keywords' list", tp->name ? tp->name : "?");
+}
+static const key_table guard_topic_table = TABLE(guard_topic_keys, guard_topic_finish);
+
+static const key_spec guard_size_keys[] = {
+    { K("max_chars", K_BYTES, cfg_guard_policy, max_chars), .def = "0", .lo = 0, .hi = 1e12 },
+    { K("max_tokens", K_BYTES, cfg_guard_policy, max_tokens), .def = "0", .lo = 0, .hi = 1e12 },
+};
+static const key_table guard_size_table = TABLE(guard_size_keys, NULL);
+
+static const key_spec guard_harm_keys[] = {
+    { K("model", K_STR, cfg_guard_policy, harm_model) },
+    { .name = "categories", .kind = K_STRLIST, LIST(cfg_guard_policy, harm_categories, nharm_categories) },
+    { K("threshold", K_INT, cfg_guard_policy, harm_threshold), .def = "1", .lo = 1, .hi = 3 },
+    { K("timeout_ms", K_MS, cfg_guard_policy, harm_timeout_ms), .def = "10000", .lo = 1, .hi = 600000 },
+};
+static const key_table guard_harm_table = TABLE(guard_harm_keys, NULL);
+
+static const key_spec guard_webhook_keys[] = {
+    { K("url", K_STR, cfg_guard_policy, webhook_url), .check = check_url },
+    { .name = "headers", .kind = K_HEADERS, LIST(cfg_guard_policy, webhook_headers, nwebhook_headers) },
+    { K("timeout_ms", K_MS, cfg_guard_policy, webhook_timeout_ms), .def = "2000", .lo = 1, .hi = 600000 },
+};
+static const key_table guard_webhook_table = TABLE(guard_webhook_keys, NULL);
+
+static const key_spec guard_policy_keys[] = {
+    { K("name", K_STR, cfg_guard_policy, name), .check = check_provider_name, .flags = F_REQUIRED },
+    { K("stage", K_STR, cfg_guard_policy, stage) },
+    { .name = "stages", .kind = K_STRLIST, LIST(cfg_guard_policy, stage_list, nstage_list) },
+    { .name = "detectors", .kind = K_STRLIST, LIST(cfg_guard_policy, detectors, ndetectors) },
+    { K("action", K_ENUM, cfg_guard_policy, action), .def = "flag", .choices = guard_actions },
+    { K("mode", K_ENUM, cfg_guard_policy, mode), .def = "enforce", .choices = guard_modes },
+    { K("restore", K_BOOL, cfg_guard_policy, restore), .def = "false" },
+    { K("stream_holdback", K_BYTES, cfg_guard_policy, stream_holdback), .def = "64", .lo = 0, .hi = 1 << 20 },
+    { .name = "models", .kind = K_STRLIST, LIST(cfg_guard_policy, models, nmodels) },
+    { .name = "deployments", .kind = K_STRLIST, LIST(cfg_guard_policy, deployments, ndeployments) },
+    { .name = "keys", .kind = K_STRLIST, LIST(cfg_guard_policy, keys, nkeys) },
+    { .name = "pii", .kind = K_MAP, .off = 0, .sub = &guard_pii_table },
+    { .name = "injection", .kind = K_MAP, .off = 0, .sub = &guard_injection_table },
+    { .name = "leakage", .kind = K_MAP, .off = 0, .sub = &guard_leak_table },
+    { K("deny", K_MAP, cfg_guard_policy, deny), .sub = &guard_list_table },
+    { K("allow", K_MAP, cfg_guard_policy, allow), .sub = &guard_list_table },
+    { .name = "topics", .kind = K_LIST, LIST(cfg_guard_policy, topics, ntopics), .sub = &guard_topic_table,
+      .elem_size = sizeof(cfg_guard_topic) },
+    { .name = "size", .kind = K_MAP, .off = 0, .sub = &guard_size_table },
+    { .name = "harm", .kind = K_MAP, .off = 0, .sub = &guard_harm_table },
+    { .name = "webhook", .kind = K_MAP, .off = 0, .sub = &guard_webhook_table },
+    { K("on_error", K_ENUM, cfg_guard_policy, on_error), .def = "closed", .choices = guard_on_error },
+};
+static const key_table guard_policy_table = TABLE(guard_policy_keys, guard_policy_finish);
+
+static const key_spec guardrails_keys[] = {
+    { .name = "policies", .kind = K_LIST, LIST(cfg_guardrails, policies, npolicies), .sub = &guard_policy_table,
+      .elem_size = sizeof(cfg_guard_policy), .list_finish = guard_policies_done },
+};
+static const key_table guardrails_table = TABLE(guardrails_keys, NULL);
+
 /* Sections in the order they are read: later ones refer to earlier ones. */
 static const key_spec top_keys[] = {
     { .name = "server", .kind = K_MAP, .off = 0, .sub = &server_table },
@@ -1846,10 +2067,10 @@ static const key_spec top_keys[] = {
       .elem_size = sizeof(cfg_deployment), .list_finish = deployments_done },
     /* reserved by the design for later versions */
     { .name = "redis", .kind = K_IGNORED },
-    { .name = "guardrails", .kind = K_IGNORED },
     { .name = "limits", .kind = K_IGNORED },
     { .name = "telemetry", .kind = K_MAP, .off = offsetof(config, telemetry), .sub = &telemetry_table },
     { .name = "prompts", .kind = K_MAP, .off = offsetof(config, prompts), .sub = &prompts_table },
+    { .name = "guardrails", .kind = K_MAP, .off = offsetof(config, guardrails), .sub = &guardrails_table },
 };
 static const key_table top_table = { top_keys, countof(top_keys), NULL, true };
 

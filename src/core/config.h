@@ -135,6 +135,70 @@ typedef struct cfg_prompts {
     long poll_ms;               /* how often serve looks for new versions and label moves: 250 */
 } cfg_prompts;
 
+/* guardrails: named policies (src/guard/guard.h compiles them). Names of
+ * stages, detectors, actions and modes are validated here; regexes and
+ * word lists are compiled by the engine at start (an error there stops
+ * serve with the policy's name). */
+typedef struct cfg_guard_topic {
+    const char *name;
+    const char **keywords;
+    size_t nkeywords;
+} cfg_guard_topic;
+
+typedef struct cfg_guard_lists {
+    const char **words;         /* whole words and phrases */
+    size_t nwords;
+    const char **regex;         /* PCRE2 patterns */
+    size_t nregex;
+} cfg_guard_lists;
+
+typedef struct cfg_guard_policy {
+    const char *name;
+    unsigned stages;            /* bit 0 input, 1 output, 2 tool (from stage: or stages:) */
+    const char *stage;          /* as written (one stage) */
+    const char **stage_list;    /* as written (several) */
+    size_t nstage_list;
+    const char **detectors;     /* pii, secrets, injection, leakage, deny, topics, size, schema, harm, webhook */
+    size_t ndetectors;
+    const char *action;         /* block | redact | flag */
+    const char *mode;           /* enforce | monitor */
+    bool restore;               /* redact: put the originals back into the answer */
+    size_t stream_holdback;     /* bytes of a streamed answer held back for matches split across chunks: 64 */
+    /* where it applies; all empty = every request */
+    const char **models;
+    size_t nmodels;
+    const char **deployments;
+    size_t ndeployments;
+    const char **keys;          /* key names ("admin" = the admin key) */
+    size_t nkeys;
+    /* detector options */
+    const char **pii_types;     /* pii.types: EMAIL, PHONE, ... (default all) */
+    size_t npii_types;
+    double injection_threshold; /* injection.threshold: 0.5 */
+    long leak_min_run;          /* leakage.min_run: 8 words */
+    double leak_min_coverage;   /* leakage.min_coverage: 0.5 */
+    cfg_guard_lists deny, allow;
+    cfg_guard_topic *topics;
+    size_t ntopics;
+    size_t max_chars, max_tokens; /* size.max_chars, size.max_tokens (0 = none) */
+    const char *harm_model;     /* harm.model: the classifier (a model, deployment or PROVIDER/MODEL) */
+    const char **harm_categories; /* harm.categories: S1..S14 or names (default all) */
+    size_t nharm_categories;
+    int harm_threshold;         /* harm.threshold: 1..3, default 1 */
+    long harm_timeout_ms;       /* harm.timeout_ms: 10000 */
+    const char *webhook_url;    /* webhook.url */
+    cfg_header *webhook_headers;
+    size_t nwebhook_headers;
+    long webhook_timeout_ms;    /* webhook.timeout_ms: 2000 */
+    const char *on_error;       /* open | closed: what a failed classifier or webhook call means (closed) */
+    int line;
+} cfg_guard_policy;
+
+typedef struct cfg_guardrails {
+    cfg_guard_policy *policies;
+    size_t npolicies;
+} cfg_guardrails;
+
 typedef struct cfg_log {
     const char *level;          /* "info" */
     const char *format;         /* "text" or "json" */
@@ -155,6 +219,7 @@ typedef struct config {
     size_t ndeployments;
     cfg_telemetry telemetry;
     cfg_prompts prompts;
+    cfg_guardrails guardrails;
 } config;
 
 /* One problem found while loading: "FILE:LINE:COL: error: key.path: message".

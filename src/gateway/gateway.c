@@ -39,6 +39,8 @@
 #include "observe/extract.h"
 #include "observe/trace.h"
 #include "gateway/prompted.h"
+#include "gateway/guarded.h"
+#include "guard/guard.h"
 #include "providers/anthropic.h"
 #include "providers/simplay.h"
 #include "providers/simulator.h"
@@ -46,6 +48,8 @@
 #define MAX_RESPONSE_BYTES (64u << 20)
 #define MAX_SSE_EVENT (8u << 20)
 #define MAX_RETRY_AFTER_MS 60000
+#define GW_MAX_RCHECKS 8
+#define MAX_RCHECK_BODY (1u << 20)
 
 struct gateway {
     const config *cfg;
@@ -53,6 +57,7 @@ struct gateway {
     _Atomic uint64_t seq;        /* simulator request counter */
     gw_observe obs;              /* tracing, pricing and metrics hooks (may be empty) */
     prompt_server *prompts;      /* served prompts, or NULL */
+    const guard_engine *guard;   /* guardrail policies, or NULL */
 };
 
 typedef struct gw_worker {
@@ -104,9 +109,45 @@ typedef struct gw_call {
     size_t content_cap;
     buf out_text;                /* streamed output text being captured */
     bool keep_trace;             /* sampled for the store (metrics see every request) */
+    /* guardrails (gq NULL when no policy applies) */
+    guard_req *gq;
+    gw_guard_stream *gst;        /* the answer's stream, when output or tool policies apply */
+    sse_parser gsse;             /* translated stream bytes, read again as events for gst */
+    bool gsse_ready;
+    bool gblocked;               /* a guardrail ended the stream */
+    buf gout;                    /* guarded stream bytes to send */
+    struct gw_rcheck *rc[GW_MAX_RCHECKS]; /* remote checks (harm classifier, webhook) */
+    int nrc, rpending;
+    guard_stage rstage;          /* the stage the pending remote checks belong to */
+    const char *held;            /* an answer waiting for its remote checks */
+    size_t held_len;
+    int held_status;
+    bool admin_key;              /* the request came with the admin key (policies attached to key "admin") */
 } gw_call;
 
+/* A remote guardrail check: the harm classifier or the webhook. */
+typedef struct gw_rcheck {
+    gw_call *c;
+    int policy;
+    guard_detector det;
+    guard_stage st;
+    upstream_call *uc;
+    sim_call *sc;
+    sim_plan plan;
+    api_format wire;
+    int status;
+    buf body;
+    uint64_t t0;
+    size_t text_len;
+} gw_rcheck;
+
 static void attempt_start(gw_call *c);
+static void infer_continue(gw_call *c);
+static void deliver_send(gw_call *c);
+static void guard_spans(gw_call *c, trace_rec *t);
+static void send_guard_block(gw_call *c, guard_stage st);
+static void guard_header(gw_call *c, bool input_only);
+static int remote_start(gw_call *c, guard_stage st, const char *const *texts, const size_t *lens, size_t n);
 
 /* ---- small helpers ---------------------------------------------------- */
 
@@ -430,11 +471,16 @@ static void trace_response(gw_call *c, const char *body, size_t len)
         extract_anthropic_response(c->tr, body, len);
     else
         extract_openai_response(c->tr, body, len);
-    if (c->g->cfg->telemetry.capture_content != CAPTURE_OFF) {
-        jval root = jscan_root(body, len), part;
-        if (root.type == J_OBJECT && jscan_get(root, c->wire == API_ANTHROPIC ? "content" : "choices", &part, NULL))
-            c->tr->output_messages = capture(c, part.p, part.len, true);
-    }
+}
+
+/* The answer as the client gets it (guardrails applied), for capture. */
+static void trace_output(gw_call *c, const char *body, size_t len)
+{
+    if (!c->tr || c->g->cfg->telemetry.capture_content == CAPTURE_OFF)
+        return;
+    jval root = jscan_root(body, len), part;
+    if (root.type == J_OBJECT && jscan_get(root, c->cfmt == API_ANTHROPIC ? "content" : "choices", &part, NULL))
+        c->tr->output_messages = capture(c, part.p, part.len, true);
 }
 
 /* One upstream stream event: usage, ids, and the text for capture. */
@@ -447,8 +493,8 @@ static void trace_event(gw_call *c, const sse_event *ev)
         extract_anthropic_event(t, ev->event, ev->data.p, ev->data.len);
     else
         extract_openai_chunk(t, ev->data.p, ev->data.len);
-    if (c->g->cfg->telemetry.capture_content == CAPTURE_OFF || ev->data.len == 0 || ev->data.p[0] != '{')
-        return;
+    if (c->g->cfg->telemetry.capture_content == CAPTURE_OFF || ev->data.len == 0 || ev->data.p[0] != '{' || c->gst)
+        return; /* a guarded stream captures what it releases */
     jval root = jscan_root(ev->data.p, ev->data.len), a, b, text;
     bool found = false;
     if (c->wire == API_ANTHROPIC) {
@@ -492,6 +538,7 @@ static void trace_finish(gw_call *c)
     copy_cstr(t->spans[0].error_type, sizeof t->spans[0].error_type, t->error_type);
     t->attempts = c->attempts;
     t->overhead_ns = c->overhead_ns;
+    guard_spans(c, t);
     if (c->nt > 0) {
         const cfg_provider *p = c->t[c->ti].prov;
         copy_cstr(t->provider, sizeof t->provider, p->name);
@@ -537,6 +584,16 @@ static void call_stop(gw_call *c)
     c->sc = NULL;
     if (c->backoff)
         uv_timer_stop(c->backoff);
+    for (int i = 0; i < c->nrc; i++) {
+        gw_rcheck *k = c->rc[i];
+        if (k->uc)
+            upstream_cancel(k->uc);
+        if (k->sc)
+            simplay_cancel(k->sc);
+        k->uc = NULL;
+        k->sc = NULL;
+    }
+    c->rpending = 0;
 }
 
 static void call_cleanup(void *data)
@@ -558,6 +615,13 @@ static void call_cleanup(void *data)
     if (c->sse_ready)
         sse_parser_free(&c->sse);
     xlate_stream_free(c->xs);
+    for (int i = 0; i < c->nrc; i++)
+        buf_free(&c->rc[i]->body);
+    gw_guard_stream_free(c->gst);
+    if (c->gsse_ready)
+        sse_parser_free(&c->gsse);
+    buf_free(&c->gout);
+    guard_req_free(c->gq);
 }
 
 /* The client went away: stop everything now. If we are inside a callback
@@ -667,8 +731,43 @@ static void deliver(gw_call *c)
             return;
         }
     }
+    c->held = body;
+    c->held_len = len;
+    c->held_status = c->status;
+    if (c->gq) {
+        const char *nb;
+        size_t nl;
+        if (gw_guard_response(c->gq, c->ep, c->cfmt, body, len, r->pool, &nb, &nl) != ERR_OK) {
+            gw_error e;
+            gw_error_set(&e, 500, "api_error", NULL, NULL, "out of memory while checking the answer's guardrails");
+            send_error(r, c->cfmt, &e, c->up_ns);
+            return;
+        }
+        for (guard_stage st = GS_OUTPUT; st <= GS_TOOL; st++)
+            if (guard_verdict(c->gq, st) == GA_BLOCK) {
+                send_guard_block(c, st);
+                return;
+            }
+        if (nb)
+            c->held = nb, c->held_len = nl;
+        if (guard_req_set(c->gq, GS_OUTPUT)) {
+            const char *texts[64];
+            size_t lens[64];
+            size_t n = gw_guard_texts(c->ep, c->cfmt, true, c->held, c->held_len, r->pool, texts, lens, 64);
+            if (remote_start(c, GS_OUTPUT, texts, lens, n) > 0)
+                return; /* deliver_send when they are done */
+        }
+    }
+    deliver_send(c);
+}
+
+/* The answer goes out (after its guardrails). */
+static void deliver_send(gw_call *c)
+{
+    trace_output(c, c->held, c->held_len);
+    guard_header(c, false);
     common_headers(c);
-    http_resp_send(r, c->status, "application/json", body, len);
+    http_resp_send(c->r, c->held_status, "application/json", c->held, c->held_len);
 }
 
 /* The final failure: the upstream's status and message, in the client's API. */
@@ -784,10 +883,66 @@ long gateway_backoff_ms(const cfg_retry *rc, int tries, long retry_after_ms, uin
     return retry_after_ms > d ? retry_after_ms : d;
 }
 
+/* One event of the client's stream (translated if need be) through the
+ * stream's guardrails into gout. */
+static int guarded_event(void *ud, const sse_event *ev)
+{
+    gw_call *c = ud;
+    if (gw_guard_stream_event(c->gst, ev->event, ev->data, &c->gout)) {
+        c->gblocked = true;
+        return 1;
+    }
+    return 0;
+}
+
+/* Sends gout; after a block, the guardrail's error event instead of what
+ * was held. false when the client is gone. */
+static bool guarded_flush(gw_call *c)
+{
+    if (c->gblocked) {
+        guard_stage st = guard_verdict(c->gq, GS_TOOL) == GA_BLOCK ? GS_TOOL : GS_OUTPUT;
+        char msg[400];
+        guard_block_message(c->gq, st, msg, sizeof msg);
+        gw_error e;
+        gw_error_set(&e, 400, "guardrail_violation", "guardrail_violation", NULL, "%s", msg);
+        size_t len;
+        char *b = gw_error_body(&e, c->cfmt, c->r->pool, &len);
+        (void)sse_write_event(&c->gout, c->cfmt == API_ANTHROPIC ? SV("error") : SV_NULL, sv_make(b, len));
+        log_req(L_INFO, c->r->request_id, "%s", msg);
+    }
+    bool ok = !c->gout.len || http_resp_write(c->r, c->gout.p, c->gout.len) == ERR_OK;
+    buf_reset(&c->gout);
+    return ok;
+}
+
 static int stream_event(void *ud, const sse_event *ev)
 {
     gw_call *c = ud;
     trace_event(c, ev);
+    if (c->gst) {
+        if (c->gblocked)
+            return 1;
+        if (c->xs) {
+            buf_reset(&c->out);
+            xlate_stream_event(c->xs, ev->event, ev->data, &c->out);
+            if (xlate_stream_done(c->xs))
+                c->saw_end = true;
+            if (c->out.len && sse_parser_feed(&c->gsse, c->out.p, c->out.len, guarded_event, c) == ERR_TOOBIG)
+                c->gblocked = true;
+        } else {
+            if (c->wire == API_OPENAI ? sv_eq_cstr(ev->data, "[DONE]") : sv_eq_cstr(ev->event, "message_stop"))
+                c->saw_end = true;
+            if (c->wire == API_ANTHROPIC ? sv_eq_cstr(ev->event, "error")
+                                         : (ev->data.len > 9 && memcmp(ev->data.p, "{\"error\":", 9) == 0))
+                c->saw_end = true;
+            guarded_event(c, ev);
+        }
+        if (!guarded_flush(c)) {
+            c->aborted = true;
+            return 1;
+        }
+        return c->gblocked ? 1 : 0;
+    }
     if (c->xs) {
         buf_reset(&c->out);
         xlate_stream_event(c->xs, ev->event, ev->data, &c->out);
@@ -827,6 +982,7 @@ static int cb_head(void *ud, int status, const upstream_header *h, size_t nh)
         c->up_t0 = now;
         c->streaming_out = true;
         c->in_cb++;
+        guard_header(c, true);
         common_headers(c);
         http_resp_header(c->r, "cache-control", "no-cache");
         http_resp_start(c->r, 200, "text/event-stream");
@@ -839,6 +995,18 @@ static int cb_head(void *ud, int status, const upstream_header *h, size_t nh)
         }
         sse_parser_init(&c->sse, MAX_SSE_EVENT);
         c->sse_ready = true;
+        if (c->gq && (guard_req_set(c->gq, GS_OUTPUT) || guard_req_set(c->gq, GS_TOOL) || guard_restore_wanted(c->gq))) {
+            c->gst = gw_guard_stream_new(c->gq, c->ep, c->cfmt);
+            if (!c->gst)
+                return 1;
+            buf_init(&c->gout, MAX_RESPONSE_BYTES);
+            if (c->tr && c->g->cfg->telemetry.capture_content != CAPTURE_OFF)
+                gw_guard_stream_capture(c->gst, &c->out_text);
+            if (c->xs) {
+                sse_parser_init(&c->gsse, MAX_SSE_EVENT);
+                c->gsse_ready = true;
+            }
+        }
     }
     if (c->aborted) {
         call_abandon(c);
@@ -860,7 +1028,7 @@ static int cb_data(void *ud, const char *p, size_t n)
     if (c->tr && !c->tr->ttft_ns)
         c->tr->ttft_ns = http_now_ns() - c->r->start_ns;
     c->in_cb++;
-    if (!c->xs && http_resp_write(c->r, p, n) != ERR_OK)
+    if (!c->xs && !c->gst && http_resp_write(c->r, p, n) != ERR_OK)
         c->aborted = true;
     if (!c->aborted) {
         err_code e = sse_parser_feed(&c->sse, p, n, stream_event, c);
@@ -875,6 +1043,8 @@ static int cb_data(void *ud, const char *p, size_t n)
         call_abandon(c);
         return UPSTREAM_ABORT;
     }
+    if (c->gblocked)
+        return UPSTREAM_ABORT; /* cb_done ends the response */
     if (http_resp_pending(c->r) > c->g->cfg->server.max_stream_buffer) {
         c->paused = true;
         return UPSTREAM_PAUSE;
@@ -942,12 +1112,31 @@ static void cb_done(void *ud, err_code e, const char *msg)
     uint64_t now = http_now_ns();
     c->up_ns += now - c->up_t0;
     trace_attempt_end(c, e, e == ERR_OK ? c->status : 0, now);
+    if (c->gblocked && !c->aborted) { /* a guardrail ended the stream: its error event went out */
+        http_resp_end(c->r);
+        return;
+    }
     if (c->aborted || (e == ERR_CANCELED && c->last_err != ERR_TOOBIG)) {
         http_req_abandon(c->r);
         return;
     }
     if (c->streaming_out) {
-        if (e == ERR_OK && c->xs) {
+        if (e == ERR_OK && c->gst) {
+            if (c->xs) {
+                buf_reset(&c->out);
+                xlate_stream_finish(c->xs, &c->out);
+                if (c->out.len && sse_parser_feed(&c->gsse, c->out.p, c->out.len, guarded_event, c) == ERR_TOOBIG)
+                    c->gblocked = true;
+            }
+            if (!c->gblocked && gw_guard_stream_end(c->gst, &c->gout))
+                c->gblocked = true;
+            guarded_flush(c);
+            if (c->gblocked) {
+                http_resp_end(c->r);
+                return;
+            }
+        }
+        if (e == ERR_OK && c->xs && !c->gst) {
             buf_reset(&c->out);
             xlate_stream_finish(c->xs, &c->out);
             http_resp_write(c->r, c->out.p, c->out.len);
@@ -1117,6 +1306,372 @@ static void attempt_start(gw_call *c)
     }
 }
 
+/* ---- guardrails -------------------------------------------------------- */
+
+/* The answer of a blocked stage: 400 guardrail_violation naming the policy
+ * and what was found (types and positions, never the text). */
+static void send_guard_block(gw_call *c, guard_stage st)
+{
+    char msg[400];
+    guard_block_message(c->gq, st, msg, sizeof msg);
+    gw_error e;
+    gw_error_set(&e, 400, "guardrail_violation", "guardrail_violation", NULL, "%s", msg);
+    log_req(L_INFO, c->r->request_id, "%s", msg);
+    guard_header(c, false);
+    if (c->nt > 0)
+        common_headers(c);
+    send_error(c->r, c->cfmt, &e, c->up_ns);
+}
+
+/* x-genaiops-guardrails: POLICY=ACTION (monitor:ACTION) for every policy
+ * that found something (at input only, for a stream's head). */
+static void guard_header(gw_call *c, bool input_only)
+{
+    if (!c->gq)
+        return;
+    const guard_hit *h;
+    size_t n = guard_req_hits(c->gq, &h);
+    if (!n)
+        return;
+    char val[512];
+    size_t k = 0;
+    guard_set seen = 0;
+    for (size_t i = 0; i < n; i++) {
+        if ((input_only && h[i].stage != GS_INPUT) || h[i].policy >= GUARD_MAX_POLICIES ||
+            (seen & ((guard_set)1 << h[i].policy)))
+            continue;
+        seen |= (guard_set)1 << h[i].policy;
+        const guard_policy_info *pi = guard_policy_at(c->g->guard, h[i].policy);
+        if (!pi)
+            continue;
+        int w = snprintf(val + k, sizeof val - k, "%s%s=%s%s", k ? ", " : "", pi->name, pi->monitor ? "monitor:" : "",
+                         guard_action_name(pi->action));
+        if (w < 0 || (size_t)w >= sizeof val - k)
+            break;
+        k += (size_t)w;
+    }
+    if (k)
+        http_resp_header(c->r, "x-genaiops-guardrails", val);
+}
+
+/* The checks as spans of the trace (metrics count them from there). */
+static void guard_spans(gw_call *c, trace_rec *t)
+{
+    if (!t || !c->gq)
+        return;
+    const guard_check *ck;
+    const guard_hit *h;
+    size_t nc = guard_req_checks(c->gq, &ck), nh = guard_req_hits(c->gq, &h);
+    for (size_t i = 0; i < nc; i++) {
+        span_rec *s = trace_add_span(t, SPAN_GUARDRAIL, unix_of(c, ck[i].start_ns));
+        if (!s)
+            break;
+        s->end_ns = s->start_ns + ck[i].ns;
+        const guard_policy_info *pi = guard_policy_at(c->g->guard, ck[i].policy);
+        copy_cstr(s->guard_policy, sizeof s->guard_policy, pi ? pi->name : "");
+        copy_cstr(s->guard_detector, sizeof s->guard_detector, guard_detector_name((guard_detector)ck[i].detector));
+        copy_cstr(s->guard_stage, sizeof s->guard_stage, guard_stage_name((guard_stage)ck[i].stage));
+        copy_cstr(s->guard_verdict, sizeof s->guard_verdict, ck[i].error ? "error" : guard_action_name(ck[i].verdict));
+        copy_cstr(s->guard_mode, sizeof s->guard_mode, ck[i].enforced ? "enforce" : "monitor");
+        if (ck[i].error)
+            copy_cstr(s->error_type, sizeof s->error_type, "guardrail_error");
+        size_t k = 0;
+        for (size_t j = 0; j < nh; j++) {
+            const guard_hit *x = &h[j];
+            if (x->policy != ck[i].policy || x->detector != ck[i].detector || x->stage != ck[i].stage)
+                continue;
+            int slot = 0;
+            while (slot < 8 && s->guard_types[slot] && s->guard_types[slot] != x->f.type + 1)
+                slot++;
+            if (slot < 8) {
+                s->guard_types[slot] = (uint8_t)(x->f.type + 1);
+                s->guard_counts[slot]++;
+            }
+            char where[32];
+            if (x->where >= 0)
+                snprintf(where, sizeof where, "messages[%d]", (int)x->where);
+            else
+                snprintf(where, sizeof where, "%s", x->stage == GS_INPUT ? "request" : x->stage == GS_TOOL ? "tool_call" : "answer");
+            int w = snprintf(s->guard_findings + k, sizeof s->guard_findings - k, "%s%s %s %u-%u", k ? "," : "",
+                             guard_type_name(x->f.type), where, x->f.start, x->f.start + x->f.len);
+            if (w < 0 || (size_t)w >= sizeof s->guard_findings - k) {
+                s->guard_findings[k] = '\0';
+                break;
+            }
+            k += (size_t)w;
+        }
+    }
+}
+
+/* The remote checks of a stage are all in: decide, then go on. */
+static void remote_done(gw_call *c)
+{
+    guard_stage st = c->rstage;
+    if (st == GS_INPUT) {
+        if (guard_verdict(c->gq, GS_INPUT) == GA_BLOCK) {
+            send_guard_block(c, GS_INPUT);
+            return;
+        }
+        infer_continue(c);
+        return;
+    }
+    if (guard_verdict(c->gq, GS_OUTPUT) == GA_BLOCK) {
+        send_guard_block(c, GS_OUTPUT);
+        return;
+    }
+    deliver_send(c);
+}
+
+static int rc_head(void *ud, int status, const upstream_header *h, size_t nh)
+{
+    UNUSED(h), UNUSED(nh);
+    gw_rcheck *k = ud;
+    k->status = status;
+    return 0;
+}
+
+static int rc_data(void *ud, const char *p, size_t n)
+{
+    gw_rcheck *k = ud;
+    return buf_append(&k->body, p, n) == ERR_OK ? UPSTREAM_CONTINUE : UPSTREAM_ABORT;
+}
+
+/* The classifier's answer text: OpenAI's choices[0].message.content or
+ * Anthropic's content[0].text. */
+static bool classifier_text(const gw_rcheck *k, char *out, size_t cap, size_t *len)
+{
+    jval root = jscan_root(k->body.p ? k->body.p : "", k->body.len), a, b, t;
+    if (!k->body.len || !jscan_validate(k->body.p, k->body.len, 64, NULL))
+        return false;
+    jscan_iter it;
+    if (k->wire == API_ANTHROPIC) {
+        if (!jscan_get(root, "content", &a, NULL))
+            return false;
+        jscan_iter_init(&it, a);
+        return jscan_next(&it, NULL, &b) && jscan_get(b, "text", &t, NULL) && jscan_string(t, out, cap, len);
+    }
+    if (!jscan_get(root, "choices", &a, NULL))
+        return false;
+    jscan_iter_init(&it, a);
+    return jscan_next(&it, NULL, &b) && jscan_get(b, "message", &t, NULL) && jscan_get(t, "content", &t, NULL) &&
+           jscan_string(t, out, cap, len);
+}
+
+static void rc_done(void *ud, err_code e, const char *msg)
+{
+    gw_rcheck *k = ud;
+    gw_call *c = k->c;
+    k->uc = NULL;
+    k->sc = NULL;
+    uint64_t now = http_now_ns();
+    if (e != ERR_OK) {
+        log_req(L_WARN, c->r->request_id, "guardrail %s check of policy %s failed: %s", guard_detector_name(k->det),
+                guard_policy_at(c->g->guard, (size_t)k->policy)->name, msg ? msg : err_message(e));
+        guard_remote_failed(c->gq, k->policy, k->det, k->st, k->t0, now - k->t0);
+    } else if (k->det == GD_WEBHOOK) {
+        guard_webhook_answer(c->gq, k->policy, k->st, k->status, k->body.p ? k->body.p : "", k->body.len, k->t0,
+                             now - k->t0);
+    } else {
+        char answer[512];
+        size_t alen = 0;
+        if (k->status >= 200 && k->status < 300 && classifier_text(k, answer, sizeof answer, &alen))
+            guard_harm_answer(c->gq, k->policy, k->st, 0, -1, k->text_len, answer, alen, k->t0, now - k->t0);
+        else
+            guard_remote_failed(c->gq, k->policy, k->det, k->st, k->t0, now - k->t0);
+    }
+    if (--c->rpending == 0)
+        remote_done(c);
+}
+
+static const upstream_callbacks rc_callbacks = { rc_head, rc_data, rc_done };
+
+/* Starts one remote check; false (the check recorded as failed) when it
+ * cannot be started. */
+static bool rc_start(gw_call *c, gw_rcheck *k, const guard_policy_info *pi, const char *text, size_t len)
+{
+    pool *pl = c->r->pool;
+    upstream_request ur = { .method = "POST" };
+    json_t *o = NULL;
+    if (k->det == GD_WEBHOOK) {
+        o = guard_webhook_request(c->gq, k->policy, k->st, (const char *const[]){ text }, (const size_t[]){ len }, 1);
+        const char **hdr = pool_calloc(pl, (pi->nwebhook_headers + 2) * sizeof *hdr);
+        if (!hdr) {
+            json_decref(o);
+            return false;
+        }
+        size_t nh = 0;
+        hdr[nh++] = "Content-Type: application/json";
+        for (size_t i = 0; i < pi->nwebhook_headers; i++) {
+            size_t n = strlen(pi->webhook_headers[i].name) + strlen(pi->webhook_headers[i].value) + 3;
+            char *h = pool_alloc(pl, n);
+            if (h) {
+                snprintf(h, n, "%s: %s", pi->webhook_headers[i].name, pi->webhook_headers[i].value);
+                hdr[nh++] = h;
+            }
+        }
+        ur.url = pi->webhook_url;
+        ur.headers = hdr;
+        ur.timeout_ms = pi->webhook_timeout_ms > 0 ? pi->webhook_timeout_ms : 2000;
+        k->wire = API_OPENAI;
+    } else {
+        gw_target t;
+        if (gateway_resolve(c->g, sv_from(pi->harm_model), &t, 1) < 1)
+            return false;
+        const cfg_provider *p = t.prov;
+        o = guard_harm_request(c->gq, k->policy, t.upstream_model, text, len);
+        if (!o)
+            return false;
+        k->wire = provider_wire(p);
+        if (p->type == PROVIDER_SIMULATOR) {
+            uint64_t seq = atomic_fetch_add(&c->g->seq, 1);
+            err_code e = sim_plan_make(&p->sim, SIM_CHAT, t.upstream_model, o, seq, pl, &k->plan);
+            json_decref(o);
+            k->wire = API_OPENAI;
+            return e == ERR_OK &&
+                   simplay_start(http_worker_loop(c->w->hw), &k->plan, &rc_callbacks, k, &k->sc) == ERR_OK;
+        }
+        if (k->wire == API_ANTHROPIC) {
+            xlate_err xe = { 0 };
+            json_t *a = anthropic_from_chat_request(o, t.upstream_model, &xe);
+            json_decref(o);
+            o = a;
+        }
+        gw_endpoint wep;
+        provider_http ph;
+        if (!o || !provider_endpoint(p, EP_CHAT, &wep) ||
+            provider_build_http(p, wep, t.upstream_model, false, pl, &ph) != ERR_OK) {
+            json_decref(o);
+            return false;
+        }
+        ur.url = ph.url;
+        ur.headers = ph.headers;
+        ur.connect_timeout_ms = p->connect_timeout_ms;
+        ur.timeout_ms = pi->harm_timeout_ms > 0 ? pi->harm_timeout_ms : 10000;
+        ur.ca_file = p->ca_file;
+    }
+    if (!o)
+        return false;
+    ur.body = dump_pool(pl, o, &ur.body_len);
+    json_decref(o);
+    return ur.body && upstream_start(c->w->up, &ur, &rc_callbacks, k, &k->uc) == ERR_OK;
+}
+
+/* Starts the remote checks of stage st's policies over the texts (joined).
+ * Returns how many are in flight (remote_done follows when they end). */
+static int remote_start(gw_call *c, guard_stage st, const char *const *texts, const size_t *lens, size_t n)
+{
+    guard_set set = guard_req_set(c->gq, st);
+    const uint32_t remote = (1u << GD_HARM) | (1u << GD_WEBHOOK);
+    const char *text = NULL;
+    size_t len = 0;
+    c->rstage = st;
+    for (size_t i = 0; set && i < GUARD_MAX_POLICIES; i++) {
+        if (!(set & ((guard_set)1 << i)))
+            continue;
+        const guard_policy_info *pi = guard_policy_at(c->g->guard, i);
+        if (!pi || !(pi->detectors & remote))
+            continue;
+        if (!text) { /* the texts joined once, for every check */
+            buf j;
+            buf_init(&j, 16u << 20);
+            for (size_t t = 0; t < n; t++) {
+                if (t)
+                    buf_append(&j, "\n\n", 2);
+                buf_append(&j, texts[t], lens[t]);
+            }
+            char *s = pool_alloc(c->r->pool, j.len + 1);
+            if (s) {
+                memcpy(s, j.p ? j.p : "", j.len);
+                s[j.len] = '\0';
+            }
+            buf_free(&j);
+            text = s ? s : "";
+            len = s ? strlen(s) : 0;
+        }
+        for (guard_detector d = GD_HARM; d <= GD_WEBHOOK; d++) {
+            if (!(pi->detectors & (1u << d)))
+                continue;
+            gw_rcheck *k = c->nrc < GW_MAX_RCHECKS ? pool_calloc(c->r->pool, sizeof *k) : NULL;
+            uint64_t t0 = http_now_ns();
+            if (!k) {
+                guard_remote_failed(c->gq, (int)i, d, st, t0, 0);
+                continue;
+            }
+            k->c = c;
+            k->policy = (int)i;
+            k->det = d;
+            k->st = st;
+            k->t0 = t0;
+            k->text_len = len;
+            buf_init(&k->body, MAX_RCHECK_BODY);
+            c->rc[c->nrc++] = k;
+            if (rc_start(c, k, pi, text, len))
+                c->rpending++;
+            else
+                guard_remote_failed(c->gq, (int)i, d, st, t0, http_now_ns() - t0);
+        }
+    }
+    return c->rpending;
+}
+
+/* Which policies apply and the input stage. False with e when the request
+ * cannot go on (blocked, a bad response_format schema, out of memory). */
+static bool guard_input(gw_call *c, gw_error *e)
+{
+    const guard_engine *ge = c->g->guard;
+    if (!ge || guard_policy_count(ge) == 0)
+        return true;
+    const cfg_deployment *d = c->rq.model[0] ? config_find_deployment(c->g->cfg, sv_from(c->rq.model)) : NULL;
+    const char *key = c->admin_key ? "admin" : NULL;
+    guard_set set[GS__COUNT];
+    bool any = false;
+    for (guard_stage st = 0; st < GS__COUNT; st++) {
+        set[st] = guard_select(ge, st, c->rq.model, d ? d->name : NULL, key);
+        any |= set[st] != 0;
+    }
+    if (!any)
+        return true;
+    c->gq = guard_req_new(ge, set);
+    if (!c->gq) {
+        gw_error_set(e, 503, "api_error", NULL, NULL, "out of memory");
+        return false;
+    }
+    const char *nb;
+    size_t nl;
+    char msg[256] = "";
+    err_code er = gw_guard_request(c->gq, ge, c->ep, c->cfmt, c->rq.body, c->rq.len, c->r->pool, &nb, &nl, msg,
+                                   sizeof msg);
+    if (er == ERR_INVAL) {
+        gw_error_set(e, 400, "invalid_request_error", NULL, "response_format", "%s", msg);
+        return false;
+    }
+    if (er != ERR_OK) {
+        gw_error_set(e, 503, "api_error", NULL, NULL, "out of memory");
+        return false;
+    }
+    if (guard_verdict(c->gq, GS_INPUT) == GA_BLOCK) {
+        char m[400];
+        guard_block_message(c->gq, GS_INPUT, m, sizeof m);
+        log_req(L_INFO, c->r->request_id, "%s", m);
+        gw_error_set(e, 400, "guardrail_violation", "guardrail_violation", NULL, "%s", m);
+        guard_header(c, false);
+        return false;
+    }
+    if (nb) { /* the redacted body replaces the client's */
+        json_decref(c->rq.root);
+        c->rq.root = NULL;
+        if (gw_decode_request(c->ep, nb, nl, &c->rq, e) != ERR_OK)
+            return false;
+    }
+    if (guard_req_set(c->gq, GS_INPUT)) {
+        const char *texts[64];
+        size_t lens[64];
+        size_t n = gw_guard_texts(c->ep, c->cfmt, false, c->rq.body, c->rq.len, c->r->pool, texts, lens, 64);
+        remote_start(c, GS_INPUT, texts, lens, n);
+    }
+    return true;
+}
+
 /* ---- endpoints -------------------------------------------------------- */
 
 /* The data plane needs the admin key as a bearer token (or Anthropic's
@@ -1200,6 +1755,25 @@ static void handle_infer(http_req *r, gw_endpoint ep, api_format cfmt)
         send_error(r, cfmt, &e, 0);
         return;
     }
+    r->ud = c;
+    r->on_abort = on_abort;
+    r->on_drain = on_drain;
+    c->admin_key = g->cfg->server.admin_key && *g->cfg->server.admin_key;
+    if (!guard_input(c, &e)) {
+        send_error(r, cfmt, &e, 0);
+        return;
+    }
+    if (c->rpending == 0)
+        infer_continue(c);
+}
+
+/* After the input stage: resolve the model and make the first attempt. */
+static void infer_continue(gw_call *c)
+{
+    http_req *r = c->r;
+    gateway *g = c->g;
+    api_format cfmt = c->cfmt;
+    gw_error e;
     trace_request(c);
     /* a PROVIDER/MODEL target's upstream_model points into rq.model: copy */
     c->nt = gateway_resolve(g, sv_from(c->rq.model), c->t, GW_MAX_TARGETS);
@@ -1213,9 +1787,6 @@ static void handle_infer(http_req *r, gw_endpoint ep, api_format cfmt)
         send_error(r, cfmt, &e, 0);
         return;
     }
-    r->ud = c;
-    r->on_abort = on_abort;
-    r->on_drain = on_drain;
     attempt_start(c);
 }
 
@@ -1512,6 +2083,8 @@ void gateway_free(gateway *g) { free(g); }
 
 void gateway_set_observe(gateway *g, const gw_observe *o) { g->obs = *o; }
 void gateway_set_prompts(gateway *g, prompt_server *ps) { g->prompts = ps; }
+void gateway_set_guard(gateway *g, const guard_engine *e) { g->guard = e; }
+const guard_engine *gateway_guard(const gateway *g) { return g->guard; }
 
 int gateway_worker_start(http_worker *hw)
 {

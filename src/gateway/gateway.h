@@ -49,6 +49,12 @@ void gateway_set_observe(gateway *g, const gw_observe *o);
 struct prompt_server;
 void gateway_set_prompts(gateway *g, struct prompt_server *ps);
 
+/* The guardrail policies requests are checked against (NULL: none). Set
+ * before traffic starts; not owned. */
+struct guard_engine;
+void gateway_set_guard(gateway *g, const struct guard_engine *e);
+const struct guard_engine *gateway_guard(const gateway *g);
+
 /* Resolves a model name as clients send it: a deployment, a configured
  * model (with its fallbacks), or PROVIDER/MODEL. Returns the number of
  * targets (primary first), 0 when the name is unknown. */

@@ -100,6 +100,17 @@ static const attr_row attempt_rows[] = {
     SSTR("error.type", error_type),
 };
 
+#define SLIST(name, f)      { name, F_STR_LIST, FIELD(span_rec, f), 0 }
+static const attr_row guard_rows[] = {
+    SSTR("genaiops.guardrail.policy", guard_policy),
+    SSTR("genaiops.guardrail.detector", guard_detector),
+    SSTR("genaiops.guardrail.stage", guard_stage),
+    SSTR("genaiops.guardrail.verdict", guard_verdict),
+    SSTR("genaiops.guardrail.mode", guard_mode),
+    SLIST("genaiops.guardrail.findings", guard_findings),
+    SSTR("error.type", error_type),
+};
+
 /* The request parameters for the store's params column. */
 static const attr_row param_rows[] = {
     TDBLHAS("temperature", temperature, has_temperature),
@@ -244,7 +255,9 @@ void trace_attrs_json(const trace_rec *t, int span_index, json_t *obj)
     if (is_root(t, span_index))
         fill(root_rows, countof(root_rows), t, obj);
     else if (valid_span(t, span_index))
-        fill(attempt_rows, countof(attempt_rows), &t->spans[span_index], obj);
+        fill(t->spans[span_index].kind == SPAN_GUARDRAIL ? guard_rows : attempt_rows,
+             t->spans[span_index].kind == SPAN_GUARDRAIL ? countof(guard_rows) : countof(attempt_rows),
+             &t->spans[span_index], obj);
 }
 
 /* ---- the same tables written straight to JSON text (the store's writer
@@ -385,7 +398,9 @@ void trace_attrs_write(const trace_rec *t, int span_index, buf *out)
     if (is_root(t, span_index))
         write_rows(root_rows, countof(root_rows), t, out);
     else if (valid_span(t, span_index))
-        write_rows(attempt_rows, countof(attempt_rows), &t->spans[span_index], out);
+        write_rows(t->spans[span_index].kind == SPAN_GUARDRAIL ? guard_rows : attempt_rows,
+                   t->spans[span_index].kind == SPAN_GUARDRAIL ? countof(guard_rows) : countof(attempt_rows),
+                   &t->spans[span_index], out);
     else
         buf_append(out, "{}", 2);
 }
@@ -440,7 +455,12 @@ void trace_span_name(const trace_rec *t, int span_index, char *out, size_t cap)
             snprintf(out, cap, "attempt");
         break;
     }
-    case SPAN_GUARDRAIL: snprintf(out, cap, "guardrail"); break;
+    case SPAN_GUARDRAIL: {
+        int pn = (int)strnlen(s->guard_policy, sizeof s->guard_policy);
+        int dn = (int)strnlen(s->guard_detector, sizeof s->guard_detector);
+        snprintf(out, cap, "guardrail %.*s/%.*s", pn, s->guard_policy, dn, s->guard_detector);
+        break;
+    }
     case SPAN_PROMPT: snprintf(out, cap, "prompt"); break;
     case SPAN_REQUEST: snprintf(out, cap, "request"); break;
     }

@@ -32,10 +32,11 @@
 #include <stdlib.h>
 #include "core/log.h"
 #include "observe/metrics.h"
+#include "guard/detect.h"
 
 #define HSLOTS (METRICS_MAX_SERIES * 2) /* power of two */
 #define KEYMAX 320
-#define MAXLABELS 4
+#define MAXLABELS 5
 #define NS 1000000000ull
 
 typedef enum mkind { MK_COUNTER, MK_HIST } mkind;
@@ -75,7 +76,7 @@ static const uint64_t overhead_bounds[] = {
     10000000, 25000000, 50000000, 100000000, 250000000, 1000000000,
 };
 
-enum { F_TOKENS, F_DURATION, F_TTFC, F_REQUESTS, F_UPERR, F_RETRIES, F_OVERHEAD, F_COST, NFAM };
+enum { F_TOKENS, F_DURATION, F_TTFC, F_REQUESTS, F_UPERR, F_RETRIES, F_OVERHEAD, F_COST, F_GCHECKS, F_GFINDINGS, NFAM };
 
 static const fam_def fams[NFAM] = {
     [F_TOKENS] = { "gen_ai_client_token_usage", "Number of input and output tokens used.",
@@ -113,6 +114,18 @@ static const fam_def fams[NFAM] = {
                  "genaiops.cost", "USD", MK_COUNTER, true, 2,
                  { "model", "provider" }, { "gen_ai.request.model", "gen_ai.provider.name" },
                  1u << 0, 0, 0, NULL, 0, 1 },
+    [F_GCHECKS] = { "genaiops_guardrail_checks_total",
+                    "Guardrail checks, by policy, detector, stage, verdict (pass, flag, redact, block, error) and mode.",
+                    "genaiops.guardrail.checks", "{check}", MK_COUNTER, false, 5,
+                    { "policy", "detector", "stage", "verdict", "mode" },
+                    { "genaiops.guardrail.policy", "genaiops.guardrail.detector", "genaiops.guardrail.stage",
+                      "genaiops.guardrail.verdict", "genaiops.guardrail.mode" },
+                    0, 0, 0, NULL, 0, 1 },
+    [F_GFINDINGS] = { "genaiops_guardrail_findings_total", "Guardrail findings, by policy, detector and finding type.",
+                      "genaiops.guardrail.findings", "{finding}", MK_COUNTER, false, 3,
+                      { "policy", "detector", "type" },
+                      { "genaiops.guardrail.policy", "genaiops.guardrail.detector", "genaiops.guardrail.finding.type" },
+                      0, 0, 0, NULL, 0, 1 },
 };
 
 static const char INFLIGHT_NAME[] = "genaiops_inflight_requests";
@@ -469,6 +482,15 @@ void metrics_observe(int worker, const trace_rec *t)
     int nspans = t->nspans < 0 ? 0 : MIN(t->nspans, TRACE_MAX_SPANS);
     for (int i = 0; i < nspans; i++) {
         const span_rec *sp = &t->spans[i];
+        if (sp->kind == SPAN_GUARDRAIL) {
+            sv pol = FIELD(sp->guard_policy), det = FIELD(sp->guard_detector);
+            count_add(m, s, F_GCHECKS,
+                      (sv[]){ pol, det, FIELD(sp->guard_stage), FIELD(sp->guard_verdict), FIELD(sp->guard_mode) }, 1);
+            for (int k = 0; k < 8 && sp->guard_types[k]; k++)
+                count_add(m, s, F_GFINDINGS, (sv[]){ pol, det, sv_from(guard_type_name((guard_type)(sp->guard_types[k] - 1))) },
+                          sp->guard_counts[k]);
+            continue;
+        }
         if (sp->kind != SPAN_ATTEMPT)
             continue;
         sv sprov = FIELD(sp->provider);

@@ -23,8 +23,8 @@
 typedef enum span_kind {
     SPAN_REQUEST,      /* the whole gateway request (the root) */
     SPAN_ATTEMPT,      /* one upstream attempt (retries and fallbacks each get one) */
-    SPAN_GUARDRAIL,    /* later: a guardrail check */
-    SPAN_PROMPT,       /* later: prompt rendering */
+    SPAN_GUARDRAIL,    /* a guardrail check */
+    SPAN_PROMPT,       /* prompt rendering */
 } span_kind;
 
 typedef struct span_rec {
@@ -34,10 +34,24 @@ typedef struct span_rec {
     uint64_t start_ns;           /* unix epoch nanoseconds */
     uint64_t end_ns;
     int http_status;             /* upstream status, 0 if none */
-    char provider[64];           /* attempt: provider name */
-    char model[128];             /* attempt: upstream model asked for */
-    char server_address[128];    /* attempt: upstream host */
-    int server_port;
+    union {
+        struct {                 /* SPAN_ATTEMPT */
+            char provider[64];           /* provider name */
+            char model[128];             /* upstream model asked for */
+            char server_address[128];    /* upstream host */
+            int server_port;
+        };
+        struct {                 /* SPAN_GUARDRAIL: one (policy, detector, stage) check */
+            char guard_policy[64];
+            char guard_detector[12];     /* pii, secrets, ... */
+            char guard_stage[8];         /* input, output, tool */
+            char guard_verdict[8];       /* pass, flag, redact, block, error */
+            char guard_mode[8];          /* enforce, monitor */
+            char guard_findings[200];    /* "EMAIL messages[1] 10-30,API_KEY ..." (types and places, never text) */
+            uint8_t guard_types[8];      /* finding types + 1 (0 = unused), for the metrics */
+            uint16_t guard_counts[8];
+        };
+    };
     char error_type[48];         /* "" when it succeeded; else e.g. "timeout", "429", "connection_refused" */
 } span_rec;
 

@@ -226,6 +226,14 @@ TEST(metrics_small_exposition_matches_golden)
     snprintf(a->error_type, sizeof a->error_type, "429");
     a = trace_add_span(t, SPAN_ATTEMPT, t->start_ns);
     snprintf(a->provider, sizeof a->provider, "openai");
+    a = trace_add_span(t, SPAN_GUARDRAIL, t->start_ns);
+    snprintf(a->guard_policy, sizeof a->guard_policy, "pii-redact");
+    snprintf(a->guard_detector, sizeof a->guard_detector, "pii");
+    snprintf(a->guard_stage, sizeof a->guard_stage, "input");
+    snprintf(a->guard_verdict, sizeof a->guard_verdict, "redact");
+    snprintf(a->guard_mode, sizeof a->guard_mode, "enforce");
+    a->guard_types[0] = 1 + 0; /* EMAIL */
+    a->guard_counts[0] = 2;
     metrics_observe(1, t);
     trace_free(t);
 

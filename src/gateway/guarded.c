@@ -1,0 +1,815 @@
+/*
+ * guarded.c - guardrails on the gateway's bodies and streams (guarded.h).
+ *
+ * A body is walked once to collect its "sites": the JSON strings that are
+ * texts of a stage (a message's content or text parts, a tool call's
+ * arguments, an answer). Each site is scanned as one part (its index is
+ * the part id), then, when the stage's verdict asks for a rewrite, the body
+ * is copied with each changed site replaced by a new string literal.
+ *
+ * Streams: a guard_stream per (choice, tool call) or (content block) holds
+ * back the tail of its text (guard.h); each event is written again with
+ * its text replaced by what may go out now, and when a choice or block
+ * ends, what is still held goes out in one extra event just before the
+ * event that ends it, so clients see the usual sequence.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "core/jscan.h"
+#include "gateway/guarded.h"
+#include "http/sse.h"
+
+#define MAX_SITES 4096
+
+static inline bool jget(jval obj, const char *key, jval *out) { return jscan_get(obj, key, out, NULL); }
+
+#define MAX_STREAMS 64
+
+typedef struct site {
+    jval str;                    /* the J_STRING span in the body */
+    guard_stage st;
+    guard_role role;
+    int32_t where;               /* message index, or -1 */
+    unsigned flags;
+    const char *text;            /* unescaped content */
+    size_t len;
+} site;
+
+typedef struct sites {
+    site *v;
+    size_t n, cap;
+    pool *p;
+    bool nomem;
+} sites;
+
+static void add_site(sites *s, jval str, guard_stage st, guard_role role, int32_t where)
+{
+    if (str.type != J_STRING || s->nomem || s->n >= MAX_SITES)
+        return;
+    if (s->n == s->cap) {
+        size_t nc = s->cap ? s->cap * 2 : 16;
+        site *nv = pool_alloc(s->p, nc * sizeof *nv);
+        if (!nv) {
+            s->nomem = true;
+            return;
+        }
+        if (s->n)
+            memcpy(nv, s->v, s->n * sizeof *nv);
+        s->v = nv;
+        s->cap = nc;
+    }
+    site *t = &s->v[s->n++];
+    memset(t, 0, sizeof *t);
+    t->str = str;
+    t->st = st;
+    t->role = role;
+    t->where = where;
+}
+
+/* The unescaped text of a string span: in place when it has no escapes. */
+static bool site_text(pool *p, jval str, const char **text, size_t *len)
+{
+    const char *in = str.p + 1;
+    size_t n = str.len - 2;
+    if (!memchr(in, '\\', n)) {
+        *text = in;
+        *len = n;
+        return true;
+    }
+    char *dst = pool_alloc(p, n + 1);
+    if (!dst || !jscan_string(str, dst, n + 1, len))
+        return false;
+    *text = dst;
+    return true;
+}
+
+static const char *const role_names[] = { "system", "developer", "user", "assistant", "tool", "function" };
+
+static guard_role role_of(jval v)
+{
+    switch (jscan_match(v, role_names, countof(role_names))) {
+    case 0:
+    case 1: return GR_SYSTEM;
+    case 2: return GR_USER;
+    case 3: return GR_ASSISTANT;
+    case 4:
+    case 5: return GR_TOOL;
+    default: return GR_OTHER;
+    }
+}
+
+/* Every string leaf of a JSON value (tool inputs given as objects). */
+static void leaves(sites *s, jval v, guard_stage st, guard_role role, int32_t where, int depth)
+{
+    if (v.type == J_STRING) {
+        add_site(s, v, st, role, where);
+        return;
+    }
+    if ((v.type != J_OBJECT && v.type != J_ARRAY) || depth > 16)
+        return;
+    jscan_iter it;
+    jval k, x;
+    jscan_iter_init(&it, v);
+    while (jscan_next(&it, &k, &x))
+        leaves(s, x, st, role, where, depth + 1);
+}
+
+/* A content value: a string, or parts with "text" (and Anthropic's
+ * tool_result with its own content, tool_use with its input). */
+static void content_sites(sites *s, jval content, guard_stage st, guard_role role, int32_t where, int depth)
+{
+    if (content.type == J_STRING) {
+        add_site(s, content, st, role, where);
+        return;
+    }
+    if (content.type != J_ARRAY || depth > 4)
+        return;
+    jscan_iter it;
+    jval part;
+    jscan_iter_init(&it, content);
+    while (jscan_next(&it, NULL, &part)) {
+        if (part.type == J_STRING) {
+            add_site(s, part, st, role, where);
+            continue;
+        }
+        jval v;
+        if (jget(part, "text", &v))
+            add_site(s, v, st, role, where);
+        if (jget(part, "content", &v))
+            content_sites(s, v, st, role == GR_ASSISTANT ? GR_ASSISTANT : GR_TOOL, where, depth + 1);
+        if (jget(part, "input", &v))
+            leaves(s, v, st, role, where, 0);
+    }
+}
+
+static void tool_call_sites(sites *s, jval calls, guard_stage st, guard_role role, int32_t where)
+{
+    jscan_iter it;
+    jval call, fn, args;
+    jscan_iter_init(&it, calls);
+    while (jscan_next(&it, NULL, &call))
+        if (jget(call, "function", &fn) && jget(fn, "arguments", &args))
+            add_site(s, args, st, role, where);
+}
+
+static void request_sites(sites *s, gw_endpoint ep, api_format fmt, jval root)
+{
+    jval v;
+    if (ep == EP_COMPLETIONS || ep == EP_EMBEDDINGS) {
+        if (jget(root, ep == EP_COMPLETIONS ? "prompt" : "input", &v))
+            content_sites(s, v, GS_INPUT, GR_USER, -1, 0);
+        return;
+    }
+    if (fmt == API_ANTHROPIC && jget(root, "system", &v))
+        content_sites(s, v, GS_INPUT, GR_SYSTEM, -1, 0);
+    if (!jget(root, "messages", &v))
+        return;
+    jscan_iter it;
+    jval m;
+    int32_t i = 0;
+    jscan_iter_init(&it, v);
+    while (jscan_next(&it, NULL, &m)) {
+        jval role, content, calls;
+        guard_role r = jget(m, "role", &role) ? role_of(role) : GR_OTHER;
+        if (jget(m, "content", &content))
+            content_sites(s, content, GS_INPUT, r, i, 0);
+        if (jget(m, "tool_calls", &calls))
+            tool_call_sites(s, calls, GS_INPUT, r, i);
+        i++;
+    }
+}
+
+static void response_sites(sites *s, gw_endpoint ep, api_format fmt, jval root)
+{
+    jval v;
+    if (fmt == API_ANTHROPIC) {
+        jscan_iter it;
+        jval block, t;
+        if (!jget(root, "content", &v))
+            return;
+        jscan_iter_init(&it, v);
+        while (jscan_next(&it, NULL, &block)) {
+            if (jget(block, "text", &t))
+                add_site(s, t, GS_OUTPUT, GR_ASSISTANT, -1);
+            if (jget(block, "input", &t))
+                leaves(s, t, GS_TOOL, GR_ASSISTANT, -1, 0);
+        }
+        return;
+    }
+    if (!jget(root, "choices", &v))
+        return;
+    jscan_iter it;
+    jval ch;
+    jscan_iter_init(&it, v);
+    while (jscan_next(&it, NULL, &ch)) {
+        jval msg, t;
+        if (ep == EP_COMPLETIONS) {
+            if (jget(ch, "text", &t))
+                add_site(s, t, GS_OUTPUT, GR_ASSISTANT, -1);
+            continue;
+        }
+        if (!jget(ch, "message", &msg))
+            continue;
+        if (jget(msg, "content", &t))
+            add_site(s, t, GS_OUTPUT, GR_ASSISTANT, -1);
+        if (jget(msg, "tool_calls", &t))
+            tool_call_sites(s, t, GS_TOOL, GR_ASSISTANT, -1);
+    }
+}
+
+/* Appends text as a JSON string literal. */
+static err_code put_literal(buf *out, const char *text, size_t len)
+{
+    size_t need = jscan_escape(NULL, 0, text, len);
+    err_code e = buf_reserve(out, need + 1);
+    if (e != ERR_OK)
+        return e;
+    jscan_escape(out->p + out->len, need, text, len);
+    out->len += need;
+    out->p[out->len] = '\0';
+    return ERR_OK;
+}
+
+/* The body again with each site whose text changes replaced. restore: put
+ * back the originals of placeholders (answers). */
+static err_code rewrite(guard_req *q, const sites *s, const char *body, size_t len, bool restore, pool *p,
+                        const char **out, size_t *out_len)
+{
+    buf nb, t1, t2;
+    buf_init(&nb, len * 4 + 4096);
+    buf_init(&t1, 64u << 20);
+    buf_init(&t2, 64u << 20);
+    err_code e = ERR_OK;
+    size_t at = 0;
+    bool changed = false;
+    for (size_t i = 0; i < s->n && e == ERR_OK; i++) {
+        const site *x = &s->v[i];
+        if (!x->text)
+            continue;
+        buf_reset(&t1);
+        buf_reset(&t2);
+        size_t n = 0, r = 0;
+        e = guard_redact(q, x->st, (uint16_t)i, x->text, x->len, &t1, &n);
+        if (e == ERR_OK && restore)
+            e = guard_restore(q, t1.p ? t1.p : "", t1.len, &t2, &r);
+        if (e != ERR_OK || (n == 0 && r == 0))
+            continue;
+        const buf *fin = r ? &t2 : &t1;
+        size_t off = (size_t)(x->str.p - body);
+        if (off < at)
+            continue; /* nested in a site already written (cannot happen with leaves) */
+        e = buf_append(&nb, body + at, off - at);
+        if (e == ERR_OK)
+            e = put_literal(&nb, fin->p ? fin->p : "", fin->len);
+        at = off + x->str.len;
+        changed = true;
+    }
+    if (e == ERR_OK && changed)
+        e = buf_append(&nb, body + at, len - at);
+    *out = NULL;
+    if (e == ERR_OK && changed) {
+        char *o = pool_alloc(p, nb.len + 1);
+        if (!o)
+            e = ERR_NOMEM;
+        else {
+            memcpy(o, nb.p, nb.len);
+            o[nb.len] = '\0';
+            *out = o;
+            *out_len = nb.len;
+        }
+    }
+    buf_free(&nb);
+    buf_free(&t1);
+    buf_free(&t2);
+    return e;
+}
+
+static err_code scan_sites(guard_req *q, sites *s, pool *p, int last_user)
+{
+    for (size_t i = 0; i < s->n; i++) {
+        site *x = &s->v[i];
+        if (!guard_req_set(q, x->st))
+            continue;
+        if (!site_text(p, x->str, &x->text, &x->len))
+            return ERR_NOMEM;
+        unsigned flags = (int)i == last_user ? GUARD_PART_LAST_USER : 0;
+        err_code e = guard_scan_part(q, x->st, x->role, flags, (uint16_t)i, x->where, x->text, x->len);
+        if (e != ERR_OK)
+            return e;
+    }
+    return ERR_OK;
+}
+
+static bool policies_use(const guard_req *q, guard_stage st, guard_detector d, const guard_engine *g)
+{
+    guard_set set = guard_req_set(q, st);
+    for (size_t i = 0; set && i < GUARD_MAX_POLICIES; i++) {
+        if (!(set & ((guard_set)1 << i)))
+            continue;
+        const guard_policy_info *pi = guard_policy_at(g, i);
+        if (pi && (pi->detectors & (1u << d)))
+            return true;
+    }
+    return false;
+}
+
+err_code gw_guard_request(guard_req *q, const guard_engine *g, gw_endpoint ep, api_format fmt, const char *body,
+                          size_t len, pool *p, const char **out, size_t *out_len, char *msg, size_t cap)
+{
+    *out = NULL;
+    jval root = jscan_root(body, len);
+    sites s = { .p = p };
+    request_sites(&s, ep, fmt, root);
+    if (s.nomem)
+        return ERR_NOMEM;
+    /* the system prompt, for leakage on the answer */
+    bool leak = policies_use(q, GS_OUTPUT, GD_LEAKAGE, g) || policies_use(q, GS_TOOL, GD_LEAKAGE, g);
+    int last_user = -1;
+    buf sys;
+    buf_init(&sys, 16u << 20);
+    for (size_t i = 0; i < s.n; i++) {
+        site *x = &s.v[i];
+        if (x->role == GR_USER)
+            last_user = (int)i;
+        if (leak && x->role == GR_SYSTEM) {
+            if (!site_text(p, x->str, &x->text, &x->len)) {
+                buf_free(&sys);
+                return ERR_NOMEM;
+            }
+            if (sys.len)
+                buf_append(&sys, "\n", 1);
+            buf_append(&sys, x->text, x->len);
+        }
+    }
+    err_code e = ERR_OK;
+    if (sys.len)
+        e = guard_req_set_system(q, sys.p, sys.len);
+    buf_free(&sys);
+    if (e != ERR_OK)
+        return e;
+    jval rf;
+    if (policies_use(q, GS_OUTPUT, GD_SCHEMA, g) && jget(root, "response_format", &rf)) {
+        json_error_t je;
+        json_t *o = json_loadb(rf.p, rf.len, 0, &je);
+        e = guard_req_set_response_format(q, o, msg, cap);
+        json_decref(o);
+        if (e != ERR_OK)
+            return e;
+    }
+    if (!guard_req_set(q, GS_INPUT))
+        return ERR_OK;
+    e = scan_sites(q, &s, p, last_user);
+    if (e == ERR_OK)
+        e = guard_stage_end(q, GS_INPUT);
+    if (e != ERR_OK || guard_verdict(q, GS_INPUT) != GA_REDACT)
+        return e;
+    return rewrite(q, &s, body, len, false, p, out, out_len);
+}
+
+err_code gw_guard_response(guard_req *q, gw_endpoint ep, api_format fmt, const char *body, size_t len, pool *p,
+                           const char **out, size_t *out_len)
+{
+    *out = NULL;
+    bool restore = guard_restore_wanted(q);
+    if (!guard_req_set(q, GS_OUTPUT) && !guard_req_set(q, GS_TOOL) && !restore)
+        return ERR_OK;
+    jval root = jscan_root(body, len);
+    sites s = { .p = p };
+    response_sites(&s, ep, fmt, root);
+    if (s.nomem)
+        return ERR_NOMEM;
+    err_code e = scan_sites(q, &s, p, -1);
+    if (e == ERR_OK && guard_req_set(q, GS_OUTPUT))
+        e = guard_stage_end(q, GS_OUTPUT);
+    if (e == ERR_OK && guard_req_set(q, GS_TOOL))
+        e = guard_stage_end(q, GS_TOOL);
+    if (e != ERR_OK)
+        return e;
+    if (guard_verdict(q, GS_OUTPUT) == GA_BLOCK || guard_verdict(q, GS_TOOL) == GA_BLOCK)
+        return ERR_OK;
+    if (!restore && guard_verdict(q, GS_OUTPUT) != GA_REDACT && guard_verdict(q, GS_TOOL) != GA_REDACT)
+        return ERR_OK;
+    for (size_t i = 0; i < s.n; i++) /* restore needs every site's text */
+        if (!s.v[i].text && !site_text(p, s.v[i].str, &s.v[i].text, &s.v[i].len))
+            return ERR_NOMEM;
+    return rewrite(q, &s, body, len, restore, p, out, out_len);
+}
+
+size_t gw_guard_texts(gw_endpoint ep, api_format fmt, bool response, const char *body, size_t len, pool *p,
+                      const char **texts, size_t *lens, size_t max)
+{
+    jval root = jscan_root(body, len);
+    sites s = { .p = p };
+    if (response)
+        response_sites(&s, ep, fmt, root);
+    else
+        request_sites(&s, ep, fmt, root);
+    size_t n = 0;
+    for (size_t i = 0; i < s.n && n < max; i++) {
+        if (s.v[i].role == GR_SYSTEM)
+            continue;
+        if (site_text(p, s.v[i].str, &texts[n], &lens[n]))
+            n++;
+    }
+    return n;
+}
+
+/* ---- streams ------------------------------------------------------------ */
+
+typedef struct gstream {
+    int choice;                  /* choice index (OpenAI) or content block index (Anthropic) */
+    int tool;                    /* tool call index, -1 for the text */
+    guard_stage st;
+    guard_stream *gs;
+    bool done;
+} gstream;
+
+struct gw_guard_stream {
+    guard_req *q;
+    gw_endpoint ep;
+    api_format fmt;
+    gstream v[MAX_STREAMS];
+    size_t n;
+    buf text;                    /* an unescaped delta */
+    buf rel;                     /* released text */
+    buf data;                    /* an event rewritten */
+    char top[512];               /* OpenAI: "id", "object", "created", "model" members of the last chunk */
+    buf *capture;                /* released answer text goes here too (traces), or NULL */
+};
+
+void gw_guard_stream_capture(gw_guard_stream *s, buf *b) { s->capture = b; }
+
+static void captured(gw_guard_stream *s, const gstream *g, const buf *rel)
+{
+    if (s->capture && g->st == GS_OUTPUT && rel->len)
+        (void)buf_append(s->capture, rel->p, rel->len); /* full: the trace keeps what fitted */
+}
+
+gw_guard_stream *gw_guard_stream_new(guard_req *q, gw_endpoint ep, api_format fmt)
+{
+    gw_guard_stream *s = calloc(1, sizeof *s);
+    if (!s)
+        return NULL;
+    s->q = q;
+    s->ep = ep;
+    s->fmt = fmt;
+    buf_init(&s->text, 16u << 20);
+    buf_init(&s->rel, 16u << 20);
+    buf_init(&s->data, 64u << 20);
+    return s;
+}
+
+void gw_guard_stream_free(gw_guard_stream *s)
+{
+    if (!s)
+        return;
+    for (size_t i = 0; i < s->n; i++)
+        guard_stream_free(s->v[i].gs);
+    buf_free(&s->text);
+    buf_free(&s->rel);
+    buf_free(&s->data);
+    free(s);
+}
+
+/* The stream of (choice, tool), made on first use; NULL when the stage has
+ * no policies (and nothing to restore) or out of room. */
+static gstream *stream_of(gw_guard_stream *s, int choice, int tool, guard_stage st)
+{
+    for (size_t i = 0; i < s->n; i++)
+        if (s->v[i].choice == choice && s->v[i].tool == tool)
+            return &s->v[i];
+    if (!guard_req_set(s->q, st) && !guard_restore_wanted(s->q))
+        return NULL;
+    if (s->n == MAX_STREAMS)
+        return NULL;
+    gstream *g = &s->v[s->n];
+    g->gs = guard_stream_new(s->q, st, (uint16_t)s->n);
+    if (!g->gs)
+        return NULL;
+    g->choice = choice;
+    g->tool = tool;
+    g->st = st;
+    g->done = false;
+    s->n++;
+    return g;
+}
+
+typedef struct repl {
+    size_t off, len;             /* the string span replaced in the event's data */
+    size_t at, n;                /* its new literal's bytes in s->data scratch (after the event) */
+} repl;
+
+/* Feeds one text delta (a string span) and appends the released text as a
+ * literal to lits; *blocked when it blocks. finish: the choice ends here. */
+static err_code feed(gw_guard_stream *s, gstream *g, jval str, bool finish, buf *lits, repl *r, bool *blocked)
+{
+    buf_reset(&s->text);
+    size_t n = 0;
+    if (str.len >= 2) {
+        if (buf_reserve(&s->text, str.len) != ERR_OK || !jscan_string(str, s->text.p, str.len, &n))
+            return ERR_NOMEM;
+        s->text.len = n;
+    }
+    buf_reset(&s->rel);
+    err_code e = guard_stream_feed(g->gs, s->text.p ? s->text.p : "", n, &s->rel);
+    if (e == ERR_OK && finish && !g->done) {
+        e = guard_stream_finish(g->gs, &s->rel);
+        g->done = true;
+    }
+    if (e != ERR_OK)
+        return e;
+    if (guard_stream_blocked(g->gs)) {
+        *blocked = true;
+        return ERR_OK;
+    }
+    captured(s, g, &s->rel);
+    r->at = lits->len;
+    e = put_literal(lits, s->rel.p ? s->rel.p : "", s->rel.len);
+    r->n = lits->len - r->at;
+    return e;
+}
+
+/* What is still held in g, finished. */
+static err_code flush(gstream *g, buf *rel, bool *blocked)
+{
+    buf_reset(rel);
+    if (g->done)
+        return ERR_OK;
+    g->done = true;
+    err_code e = guard_stream_finish(g->gs, rel);
+    if (guard_stream_blocked(g->gs))
+        *blocked = true;
+    return e;
+}
+
+static int repl_cmp(const void *a, const void *b)
+{
+    const repl *x = a, *y = b;
+    return x->off < y->off ? -1 : x->off > y->off;
+}
+
+/* Appends data with the replacements spliced in, as an SSE event. */
+static err_code emit(buf *out, sv event, sv data, repl *r, size_t nr, const buf *lits, buf *tmp)
+{
+    if (nr == 0)
+        return sse_write_event(out, event, data);
+    qsort(r, nr, sizeof *r, repl_cmp);
+    buf_reset(tmp);
+    size_t at = 0;
+    err_code e = ERR_OK;
+    for (size_t i = 0; i < nr && e == ERR_OK; i++) {
+        e = buf_append(tmp, data.p + at, r[i].off - at);
+        if (e == ERR_OK)
+            e = buf_append(tmp, lits->p + r[i].at, r[i].n);
+        at = r[i].off + r[i].len;
+    }
+    if (e == ERR_OK)
+        e = buf_append(tmp, data.p + at, data.len - at);
+    return e == ERR_OK ? sse_write_event(out, event, buf_sv(tmp)) : e;
+}
+
+/* OpenAI: an extra chunk carrying held text of g before the chunk that ends it. */
+static err_code extra_openai(gw_guard_stream *s, const gstream *g, const char *text, size_t len, buf *out)
+{
+    json_error_t je;
+    json_t *o = s->top[0] ? json_loads(s->top, 0, &je) : NULL;
+    if (!o)
+        o = json_object();
+    json_t *ch = json_object(), *d;
+    json_t *tx = json_stringn_nocheck(text, len);
+    if (!o || !ch || !tx) {
+        json_decref(o), json_decref(ch), json_decref(tx);
+        return ERR_NOMEM;
+    }
+    json_object_set_new(ch, "index", json_integer(g->choice));
+    if (s->ep == EP_COMPLETIONS) {
+        json_object_set_new(ch, "text", tx);
+    } else if (g->tool < 0) {
+        d = json_object();
+        json_object_set_new(d, "content", tx);
+        json_object_set_new(ch, "delta", d);
+    } else {
+        json_t *call = json_object(), *fn = json_object();
+        json_object_set_new(call, "index", json_integer(g->tool));
+        json_object_set_new(fn, "arguments", tx);
+        json_object_set_new(call, "function", fn);
+        d = json_object();
+        json_object_set_new(d, "tool_calls", json_pack("[o]", call));
+        json_object_set_new(ch, "delta", d);
+    }
+    json_object_set_new(ch, "finish_reason", json_null());
+    json_object_set_new(o, "choices", json_pack("[o]", ch));
+    char *txt = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    if (!txt)
+        return ERR_NOMEM;
+    err_code e = sse_write_event(out, SV_NULL, sv_from(txt));
+    free(txt);
+    return e;
+}
+
+static err_code extra_anthropic(const gstream *g, const char *text, size_t len, buf *out)
+{
+    json_t *o = json_pack("{s:s, s:i, s:{s:s, s:s%}}", "type", "content_block_delta", "index", g->choice, "delta",
+                          "type", g->st == GS_TOOL ? "input_json_delta" : "text_delta",
+                          g->st == GS_TOOL ? "partial_json" : "text", text, len);
+    char *txt = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    if (!txt)
+        return ERR_NOMEM;
+    err_code e = sse_write_event(out, SV("content_block_delta"), sv_from(txt));
+    free(txt);
+    return e;
+}
+
+static err_code extra(gw_guard_stream *s, const gstream *g, const buf *rel, buf *out)
+{
+    if (!rel->len)
+        return ERR_OK;
+    return s->fmt == API_ANTHROPIC ? extra_anthropic(g, rel->p, rel->len, out)
+                                   : extra_openai(s, g, rel->p, rel->len, out);
+}
+
+/* Flushes the streams of choice (all when choice < 0) as extra events. */
+static int flush_choice(gw_guard_stream *s, int choice, buf *out)
+{
+    bool blocked = false;
+    buf rel;
+    buf_init(&rel, 16u << 20);
+    for (size_t i = 0; i < s->n && !blocked; i++) {
+        gstream *g = &s->v[i];
+        if (g->done || (choice >= 0 && g->choice != choice))
+            continue;
+        if (flush(g, &rel, &blocked) != ERR_OK)
+            blocked = true; /* out of memory: fail closed */
+        else if (!blocked && extra(s, g, &rel, out) != ERR_OK)
+            blocked = true;
+        else if (!blocked)
+            captured(s, g, &rel);
+    }
+    buf_free(&rel);
+    return blocked ? 1 : 0;
+}
+
+/* Remembers the chunk's identifying members for extra chunks. */
+static void keep_top(gw_guard_stream *s, jval root)
+{
+    if (s->top[0])
+        return;
+    static const char *const keys[] = { "id", "object", "created", "model", "system_fingerprint" };
+    size_t k = 0;
+    s->top[k++] = '{';
+    for (size_t i = 0; i < countof(keys); i++) {
+        jval v;
+        if (!jget(root, keys[i], &v))
+            continue;
+        int n = snprintf(s->top + k, sizeof s->top - k, "%s\"%s\":%.*s", k > 1 ? "," : "", keys[i], (int)v.len, v.p);
+        if (n < 0 || (size_t)n >= sizeof s->top - k - 1) {
+            s->top[0] = '\0';
+            return;
+        }
+        k += (size_t)n;
+    }
+    s->top[k++] = '}';
+    s->top[k] = '\0';
+}
+
+static int event_openai(gw_guard_stream *s, sv data, jval root, buf *out)
+{
+    keep_top(s, root);
+    jval choices, ch;
+    repl r[MAX_STREAMS];
+    size_t nr = 0;
+    buf lits;
+    buf_init(&lits, 64u << 20);
+    bool blocked = false;
+    err_code e = ERR_OK;
+    int ending[MAX_STREAMS];
+    size_t nending = 0;
+    if (jget(root, "choices", &choices)) {
+        jscan_iter it;
+        jscan_iter_init(&it, choices);
+        while (e == ERR_OK && !blocked && jscan_next(&it, NULL, &ch)) {
+            jval idx, fr, delta;
+            long long ci = 0;
+            if (jget(ch, "index", &idx))
+                jscan_int(idx, &ci);
+            if (ci < 0 || ci > 1000)
+                ci = 0;
+            bool finish = jget(ch, "finish_reason", &fr) && fr.type != J_NULL;
+            if (finish && nending < MAX_STREAMS)
+                ending[nending++] = (int)ci;
+            jval text = { 0 };
+            jval calls = { 0 };
+            if (s->ep == EP_COMPLETIONS)
+                jget(ch, "text", &text);
+            else if (jget(ch, "delta", &delta)) {
+                jget(delta, "content", &text);
+                jget(delta, "tool_calls", &calls);
+            }
+            if (text.type == J_STRING && nr < MAX_STREAMS) {
+                gstream *g = stream_of(s, (int)ci, -1, GS_OUTPUT);
+                if (g) {
+                    r[nr].off = (size_t)(text.p - data.p);
+                    r[nr].len = text.len;
+                    e = feed(s, g, text, finish, &lits, &r[nr], &blocked);
+                    nr++;
+                }
+            }
+            if (calls.type == J_ARRAY) {
+                jscan_iter ci2;
+                jval call;
+                jscan_iter_init(&ci2, calls);
+                while (e == ERR_OK && !blocked && jscan_next(&ci2, NULL, &call)) {
+                    long long ti = 0;
+                    jval fn, args;
+                    if (jget(call, "index", &idx))
+                        jscan_int(idx, &ti);
+                    if (ti < 0 || ti > 1000)
+                        ti = 0;
+                    if (!jget(call, "function", &fn) || !jget(fn, "arguments", &args) ||
+                        args.type != J_STRING || nr >= MAX_STREAMS)
+                        continue;
+                    gstream *g = stream_of(s, (int)ci, (int)ti, GS_TOOL);
+                    if (!g)
+                        continue;
+                    r[nr].off = (size_t)(args.p - data.p);
+                    r[nr].len = args.len;
+                    e = feed(s, g, args, finish, &lits, &r[nr], &blocked);
+                    nr++;
+                }
+            }
+        }
+    }
+    /* held text of the choices this chunk ends goes out just before it */
+    for (size_t i = 0; e == ERR_OK && !blocked && i < nending; i++)
+        if (flush_choice(s, ending[i], out))
+            blocked = true;
+    if (e == ERR_OK && !blocked)
+        e = emit(out, SV_NULL, data, r, nr, &lits, &s->data);
+    buf_free(&lits);
+    return (e != ERR_OK || blocked) ? 1 : 0;
+}
+
+static int event_anthropic(gw_guard_stream *s, sv event, sv data, jval root, buf *out)
+{
+    jval type, idx, delta, t;
+    long long bi = 0;
+    if (jget(root, "index", &idx))
+        jscan_int(idx, &bi);
+    if (bi < 0 || bi > 1000)
+        bi = 0;
+    jget(root, "type", &type);
+    if (jscan_string_eq(type, "content_block_stop")) {
+        if (flush_choice(s, (int)bi, out))
+            return 1;
+        return sse_write_event(out, event, data) == ERR_OK ? 0 : 1;
+    }
+    if (jscan_string_eq(type, "message_delta") || jscan_string_eq(type, "message_stop")) {
+        if (flush_choice(s, -1, out))
+            return 1;
+        return sse_write_event(out, event, data) == ERR_OK ? 0 : 1;
+    }
+    if (!jscan_string_eq(type, "content_block_delta") || !jget(root, "delta", &delta))
+        return sse_write_event(out, event, data) == ERR_OK ? 0 : 1;
+    guard_stage st = GS_OUTPUT;
+    if (!jget(delta, "text", &t)) {
+        if (!jget(delta, "partial_json", &t))
+            return sse_write_event(out, event, data) == ERR_OK ? 0 : 1;
+        st = GS_TOOL;
+    }
+    gstream *g = t.type == J_STRING ? stream_of(s, (int)bi, -1, st) : NULL;
+    if (!g)
+        return sse_write_event(out, event, data) == ERR_OK ? 0 : 1;
+    buf lits;
+    buf_init(&lits, 64u << 20);
+    repl r = { .off = (size_t)(t.p - data.p), .len = t.len };
+    bool blocked = false;
+    err_code e = feed(s, g, t, false, &lits, &r, &blocked);
+    if (e == ERR_OK && !blocked)
+        e = emit(out, event, data, &r, 1, &lits, &s->data);
+    buf_free(&lits);
+    return (e != ERR_OK || blocked) ? 1 : 0;
+}
+
+int gw_guard_stream_event(gw_guard_stream *s, sv event, sv data, buf *out)
+{
+    if (s->fmt == API_OPENAI && sv_eq_cstr(data, "[DONE]")) {
+        if (flush_choice(s, -1, out))
+            return 1;
+        return sse_write_event(out, event, data) == ERR_OK ? 0 : 1;
+    }
+    jval root;
+    if (!jscan_parse(data.p, data.len, 64, &root, NULL, 0, NULL, NULL) || root.type != J_OBJECT)
+        return 1; /* text that cannot be scanned does not go out */
+    jval err;
+    if (jget(root, "error", &err) && s->fmt == API_OPENAI)
+        return sse_write_event(out, event, data) == ERR_OK ? 0 : 1;
+    return s->fmt == API_ANTHROPIC ? event_anthropic(s, event, data, root, out) : event_openai(s, data, root, out);
+}
+
+int gw_guard_stream_end(gw_guard_stream *s, buf *out)
+{
+    return flush_choice(s, -1, out);
+}
