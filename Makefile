@@ -4,10 +4,11 @@
 #   make test     everything CI runs: unit, integration, SDK, sanitizers, short fuzz
 #   make bench    the gateway benchmark beside nginx and Portkey (../shared/bench/peers.sh)
 #   make bench-eval  the eval runner beside promptfoo (../shared/bench/eval-peers.sh)
+#   make bench-guard the default guardrail policies against none (bench/guard.sh)
 #   make fuzz     longer fuzz runs of every target (FUZZ_SECONDS=300 by default)
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all build demo test unit asan fuzz bench bench-eval clean format check-src
+.PHONY: all build demo test unit asan fuzz bench bench-eval bench-guard clean format check-src
 
 all: build
 
@@ -36,6 +37,9 @@ bench: build
 
 bench-eval: build
 	@bash bench/eval.sh
+
+bench-guard: build
+	@bash bench/guard.sh
 
 check-src:
 	@bash scripts/check-src.sh

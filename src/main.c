@@ -17,6 +17,7 @@ static const cli_command commands[] = {
     { "eval", "run an evaluation suite (promptfoo's format); eval list|show for stored runs", cli_eval },
     { "avi", "the Agentic Variability Index of a suite (avi -c FILE --runs K)", cli_avi },
     { "dataset", "stored test cases (dataset push|list|show|pull|generate)", cli_dataset },
+    { "guard", "try a guardrail policy on a text, list the policies (guard test|list)", cli_guard },
     { "version", "print the version", cli_version },
 };
 

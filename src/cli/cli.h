@@ -22,6 +22,7 @@ int cli_prompt(int argc, char **argv);
 int cli_eval(int argc, char **argv);
 int cli_dataset(int argc, char **argv);
 int cli_avi(int argc, char **argv);
+int cli_guard(int argc, char **argv);
 int cli_version(int argc, char **argv);
 
 /* Loads --config FILE (or $GENAIOPS_CONFIG, or the embedded default),

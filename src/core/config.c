@@ -1847,8 +1847,8 @@ static const char *const guard_detector_names[] = { "pii", "secrets", "injection
 
 /* A stage or detector name in a list: one of choices, else an error with a
  * suggestion; returns the index or -1. */
-static int guard_choice(ctx *c, const node *at, const char *path, const char *what, const char *const *choices,
-                        const char *s)
+static int guard_choice(ctx *c, const node *at, const char *path, const char *policy, const char *what,
+                        const char *const *choices, const char *s)
 {
     int i = choice_index(choices, s);
     if (i >= 0)
@@ -1863,7 +1863,7 @@ static int guard_choice(ctx *c, const node *at, const char *path, const char *wh
             break;
         k += (size_t)n;
     }
-    ERR(c, at, path, "unknown %s '%s'%s%s%s; expected one of %s", what, printable(c, s, strlen(s)),
+    ERR(c, at, path, "policy '%s': unknown %s '%s'%s%s%s; expected one of %s", policy, what, printable(c, s, strlen(s)),
         hint ? " (did you mean '" : "", hint ? hint : "", hint ? "'?)" : "", all);
     return -1;
 }
@@ -1877,15 +1877,16 @@ static void guard_policy_finish(ctx *c, void *obj, const node *map, const node *
 {
     cfg_guard_policy *p = obj;
     const key_table *t = &guard_policy_table;
+    const char *pn = p->name ? p->name : "?";
     char kp[PATH_CAP];
     p->line = map ? map->line : 0;
     const node *st = given_of(t, given, "stage"), *sts = given_of(t, given, "stages");
     if (st && sts)
-        ERR(c, sts, path, "give either 'stage' or 'stages', not both");
+        ERR(c, sts, path, "policy '%s': give either 'stage' or 'stages', not both", pn);
     p->stages = 0;
     if (p->stage) {
         join_path(kp, path, "stage", 5);
-        int k = guard_choice(c, st, kp, "stage", guard_stages, p->stage);
+        int k = guard_choice(c, st, kp, pn, "stage", guard_stages, p->stage);
         if (k >= 0)
             p->stages |= 1u << k;
     }
@@ -1893,27 +1894,26 @@ static void guard_policy_finish(ctx *c, void *obj, const node *map, const node *
         if (!p->stage_list[i])
             continue;
         snprintf(kp, sizeof kp, "%s.stages[%zu]", path, i);
-        int k = guard_choice(c, seq_item(sts, i), kp, "stage", guard_stages, p->stage_list[i]);
+        int k = guard_choice(c, seq_item(sts, i), kp, pn, "stage", guard_stages, p->stage_list[i]);
         if (k >= 0)
             p->stages |= 1u << k;
     }
     if (!p->stages && map && !st && !sts)
-        ERR(c, map, path, "policy '%s' needs a stage: 'stage: input' (or output, tool) or 'stages: [input, output]'",
-            p->name ? p->name : "?");
+        ERR(c, map, path, "policy '%s' needs a stage: 'stage: input' (or output, tool) or 'stages: [input, output]'", pn);
     const node *dn = given_of(t, given, "detectors");
     unsigned dets = 0;
     for (size_t i = 0; i < p->ndetectors; i++) {
         if (!p->detectors[i])
             continue;
         snprintf(kp, sizeof kp, "%s.detectors[%zu]", path, i);
-        int k = guard_choice(c, seq_item(dn, i), kp, "detector", guard_detector_names, p->detectors[i]);
+        int k = guard_choice(c, seq_item(dn, i), kp, pn, "detector", guard_detector_names, p->detectors[i]);
         if (k >= 0)
             dets |= 1u << k;
     }
     if (!p->ndetectors && map) {
         join_path(kp, path, "detectors", 9);
         ERR(c, dn ? dn : map, kp, "policy '%s' lists no detectors (expected some of pii, secrets, injection, leakage, "
-            "deny, topics, size, schema, harm, webhook)", p->name ? p->name : "?");
+            "deny, topics, size, schema, harm, webhook)", pn);
     }
     /* redact replaces spans of sensitive text: only these detectors have them */
     unsigned redactable = (1u << 0) | (1u << 1) | (1u << 3) | (1u << 4);
@@ -1922,19 +1922,21 @@ static void guard_policy_finish(ctx *c, void *obj, const node *map, const node *
             if ((dets & ~redactable) & (1u << k)) {
                 join_path(kp, path, "action", 6);
                 ERR(c, given_of(t, given, "action"), kp,
-                    "action redact cannot apply to detector '%s' (only pii, secrets, deny and leakage find text to "
-                    "replace); put it in a policy with action block or flag", guard_detector_names[k]);
+                    "policy '%s': action redact cannot apply to detector '%s' (only pii, secrets, deny and leakage "
+                    "find text to replace); put it in a policy with action block or flag", pn, guard_detector_names[k]);
                 break;
             }
     }
     if ((dets & ((1u << 3) | (1u << 7))) && p->stages == (1u << 0)) {
         join_path(kp, path, "stage", 5);
-        ERR(c, st ? st : sts ? sts : map, kp, "detectors leakage and schema look at answers: use stage output or tool");
+        ERR(c, st ? st : sts ? sts : map, kp,
+            "policy '%s': detectors leakage and schema look at answers: use stage output or tool", pn);
     }
     if ((dets & (1u << 8)) && !p->harm_model) {
         join_path(kp, path, "harm", 4);
         ERR(c, given_of(t, given, "harm") ? given_of(t, given, "harm") : map, kp,
-            "detector harm needs 'harm: { model: MODEL }', the classifier model (for example a Llama Guard model)");
+            "policy '%s': detector harm needs 'harm: { model: MODEL }', the classifier model (for example a Llama "
+            "Guard model)", pn);
     }
     if (p->harm_model && (dets & (1u << 8))) {
         join_path(kp, path, "harm.model", 10);
@@ -1943,7 +1945,7 @@ static void guard_policy_finish(ctx *c, void *obj, const node *map, const node *
     if ((dets & (1u << 9)) && !p->webhook_url) {
         join_path(kp, path, "webhook", 7);
         ERR(c, given_of(t, given, "webhook") ? given_of(t, given, "webhook") : map, kp,
-            "detector webhook needs 'webhook: { url: URL }'");
+            "policy '%s': detector webhook needs 'webhook: { url: URL }'", pn);
     }
 }
 

@@ -181,7 +181,7 @@ typedef struct cfg_guard_policy {
     cfg_guard_topic *topics;
     size_t ntopics;
     size_t max_chars, max_tokens; /* size.max_chars, size.max_tokens (0 = none) */
-    const char *harm_model;     /* harm.model: the classifier (a model, deployment or PROVIDER/MODEL) */
+    const char *harm_model;     /* harm.model: the classifier (a configured model or PROVIDER/MODEL) */
     const char **harm_categories; /* harm.categories: S1..S14 or names (default all) */
     size_t nharm_categories;
     int harm_threshold;         /* harm.threshold: 1..3, default 1 */

@@ -31,6 +31,7 @@
 #include "core/log.h"
 #include "api/prompts.h"
 #include "api/traces.h"
+#include "api/guard.h"
 #include "gateway/gateway.h"
 #include "observe/metrics.h"
 #include "gateway/request.h"
@@ -2044,6 +2045,13 @@ void gateway_handle(http_req *r)
     if (!path_known && (sv_eq_cstr(r->path, "/api/public/v2/prompts") || sv_starts(r->path, SV("/api/public/v2/prompts/")))) {
         if (langfuse_ok(r))
             api_langfuse_prompts(r, store_url(r));
+        return;
+    }
+    if (!path_known && sv_starts(r->path, SV("/api/v1/guard/"))) {
+        if (admin_ok(r)) {
+            gw_worker *w = http_worker_data(r->worker);
+            api_guard(r, w->g->cfg, w->g->guard);
+        }
         return;
     }
     if (!path_known && sv_starts(r->path, SV("/api/v1/traces/")) && r->path.len > 15 && sv_eq_cstr(method, "GET")) {
