@@ -513,12 +513,13 @@ err_code guard_check_run(guard_req *q, int p, guard_detector d, guard_stage st, 
 }
 
 /* The verdict bookkeeping of a hit, also for hits that were dropped. */
-static void account(guard_req *q, guard_stage st, int p, guard_action a, bool enforced, bool stored)
+static void account(guard_req *q, guard_stage st, int p, guard_action a, bool enforced, bool stored,
+                    bool redacted_now)
 {
     q->any[st] = true;
     if (!enforced)
         return;
-    if (!stored && a == GA_REDACT) {
+    if (!stored && a == GA_REDACT && !redacted_now) {
         /* a span we cannot remember cannot be replaced: fail closed */
         a = GA_BLOCK;
         if (!q->blocker[st])
@@ -531,7 +532,7 @@ static void account(guard_req *q, guard_stage st, int p, guard_action a, bool en
 }
 
 int guard_hit_add(guard_req *q, guard_stage st, uint16_t part, int32_t where, int p, guard_detector d,
-                  const guard_finding *f, guard_action action)
+                  const guard_finding *f, guard_action action, bool redacted_now)
 {
     const policy *pol = &q->g->v[p];
     bool enforced = !pol->info.monitor;
@@ -568,7 +569,7 @@ int guard_hit_add(guard_req *q, guard_stage st, uint16_t part, int32_t where, in
     }
     if (idx < 0)
         q->dropped++;
-    account(q, st, p, action, enforced, idx >= 0);
+    account(q, st, p, action, enforced, idx >= 0, redacted_now);
     return idx;
 }
 
@@ -814,7 +815,8 @@ err_code guard_scan_part(guard_req *q, guard_stage st, guard_role role, unsigned
         return e;
     for (size_t i = 0; i < q->ncand; i++) {
         const guard_cand *c = &q->cand[i];
-        guard_hit_add(q, st, part, where, c->policy, (guard_detector)c->det, &c->f, q->g->v[c->policy].info.action);
+        guard_hit_add(q, st, part, where, c->policy, (guard_detector)c->det, &c->f, q->g->v[c->policy].info.action,
+                      false);
     }
     guard_cand_lost_apply(q, st);
     return ERR_OK;
@@ -843,7 +845,7 @@ err_code guard_stage_end(guard_req *q, guard_stage st)
         for (int k = 0; k < 2; k++)
             if (rules[k]) {
                 guard_finding f = { .type = GT_SIZE, .start = 0, .len = 0, .score = 1.0f, .rule = rules[k] };
-                guard_hit_add(q, st, 0, -1, p, GD_SIZE, &f, pol->info.action);
+                guard_hit_add(q, st, 0, -1, p, GD_SIZE, &f, pol->info.action, false);
                 q->size_hit[st] |= (guard_set)1 << p;
             }
     }
@@ -865,7 +867,7 @@ err_code guard_stage_end(guard_req *q, guard_stage st)
             if ((e = guard_check_run(q, p, GD_SCHEMA, st, t0, dt, q->out_lost)) != ERR_OK)
                 return e;
             for (size_t i = 0; i < tmp->n; i++)
-                guard_hit_add(q, st, q->out_part, q->out_where, p, GD_SCHEMA, &tmp->v[i], g->v[p].info.action);
+                guard_hit_add(q, st, q->out_part, q->out_where, p, GD_SCHEMA, &tmp->v[i], g->v[p].info.action, false);
         }
     }
     return ERR_OK;
@@ -941,6 +943,15 @@ void guard_block_message(const guard_req *q, guard_stage st, char *out, size_t c
             more++;
             continue;
         }
+        bool again = false; /* two rules on one span are one finding to the reader */
+        for (size_t j = 0; j < i && !again; j++) {
+            const guard_hit *o = &q->hits[j];
+            again = o->stage == st && o->policy == p && o->enforced && o->action == GA_BLOCK &&
+                    o->f.type == h->f.type && o->where == h->where && o->part == h->part &&
+                    o->f.start == h->f.start && o->f.len == h->f.len;
+        }
+        if (again)
+            continue;
         char wb[32];
         const char *w = where_name(st, h->where, wb, sizeof wb);
         add_text(out, cap, &k, "%s%s", listed_n ? ", " : "", guard_type_name(h->f.type));
@@ -1300,7 +1311,7 @@ static err_code remote_fail(guard_req *q, int p, guard_detector d, guard_stage s
                         .len = (uint32_t)MIN(text_len, (size_t)UINT32_MAX),
                         .score = 1.0f,
                         .rule = "unavailable" };
-    guard_hit_add(q, st, part, where, p, d, &f, pol->info.action);
+    guard_hit_add(q, st, part, where, p, d, &f, pol->info.action, false);
     return ERR_OK;
 }
 
@@ -1321,7 +1332,7 @@ err_code guard_harm_answer(guard_req *q, int p, guard_stage st, uint16_t part, i
     if ((e = guard_harm_apply(&q->g->v[p].harm, &v, text_len, &q->tmp)) != ERR_OK)
         return e;
     for (size_t i = 0; i < q->tmp.n; i++)
-        guard_hit_add(q, st, part, where, p, GD_HARM, &q->tmp.v[i], q->g->v[p].info.action);
+        guard_hit_add(q, st, part, where, p, GD_HARM, &q->tmp.v[i], q->g->v[p].info.action, false);
     return ERR_OK;
 }
 
@@ -1366,7 +1377,7 @@ err_code guard_webhook_answer(guard_req *q, int p, guard_stage st, int status, c
      * policy flags it) */
     guard_finding f = { .type = GT_WEBHOOK, .start = 0, .len = 0, .score = 1.0f,
                         .rule = kind == 1 ? "webhook_flag" : "webhook_block" };
-    guard_hit_add(q, st, 0, -1, p, GD_WEBHOOK, &f, kind == 1 ? GA_FLAG : q->g->v[p].info.action);
+    guard_hit_add(q, st, 0, -1, p, GD_WEBHOOK, &f, kind == 1 ? GA_FLAG : q->g->v[p].info.action, false);
     return ERR_OK;
 }
 

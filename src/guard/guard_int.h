@@ -114,9 +114,11 @@ uint64_t guard_now_ns(void);
 err_code guard_check_run(guard_req *q, int p, guard_detector d, guard_stage st, uint64_t start_ns, uint64_t ns,
                          bool error);
 /* Records a hit (or counts it when the list is full) and updates the
- * check, verdict and blocker. Returns the hit's index or -1. */
+ * check, verdict and blocker. A redact hit that cannot be kept blocks the
+ * stage unless the caller replaces it right away (redacted_now: streams).
+ * Returns the hit's index or -1. */
 int guard_hit_add(guard_req *q, guard_stage st, uint16_t part, int32_t where, int p, guard_detector d,
-                  const guard_finding *f, guard_action action);
+                  const guard_finding *f, guard_action action, bool redacted_now);
 /* Runs the local detectors of the stage's selected policies over text:
  * q->cand[0..ncand) gets the findings per policy, the checks get the
  * times. ERR_OK, ERR_NOMEM, ERR_TOOBIG (text over 4 GiB). */

@@ -7,18 +7,20 @@
  * STREAM_CAP; past it the released bytes further back than STREAM_KEEP
  * are dropped and only a sliding window is kept) and `released`, the
  * absolute offset up to which text has gone out. Each feed appends the
- * delta and, when more than the hold-back is unreleased, runs the stage's
- * local detectors over [released - STREAM_CTX, end) (the start moved back
- * to a whitespace, so that scanners start on a word and keep their
- * look-behind context), then picks the boundary of what may go out:
+ * delta and works out the boundary of what may go out; when that would
+ * release at least STREAM_STEP bytes (or the hold-back, if smaller), it
+ * runs the stage's local detectors over [released - STREAM_CTX, end) (the
+ * start moved back to a whitespace, so that scanners start on a word and
+ * keep their look-behind context, and out of any PEM block to its BEGIN,
+ * as secrets.c reads blocks whole). The boundary is
  *
- *   end - holdback, moved back to the start of the word it falls in (of
- *   up to STREAM_WORD bytes), to the start of any finding that crosses
- *   it, to the start of a trailing run of non-space bytes that began
- *   within the last STREAM_WORD bytes (a word, e-mail or key still
- *   arriving), to an unmatched "-----BEGIN" of the last STREAM_PEM bytes
- *   (a private key block), and to a trailing "<NAME" that may be a
- *   placeholder to restore; never before `released`.
+ *   end - holdback, moved back to the start of the word it falls in, to
+ *   the start of the trailing word (a word, e-mail or key still arriving;
+ *   see cut_back for what a word is), to the start of any finding that
+ *   crosses it, to a "-----BEGIN" of the last STREAM_PEM bytes whose block
+ *   has not ended yet (its END line complete, as secrets.c reads it), and
+ *   to a trailing "<NAME" that may be a placeholder to restore; never
+ *   before `released`.
  *
  * Findings that lie in [released, boundary) are recorded as hits (each
  * once: afterwards they are behind `released`), enforced redact hits are
@@ -39,6 +41,8 @@
 #define STREAM_ALIGN 256u       /* how far the scan start moves back to a space */
 #define STREAM_WORD 512u        /* a trailing word longer than this is not waited for */
 #define STREAM_PEM (64u << 10)  /* an open private key block is waited for this long */
+#define STREAM_BLOCKS 64        /* PEM blocks remembered near `released` */
+#define STREAM_STEP 32u         /* the least that is scanned for (or the hold-back, if smaller) */
 
 typedef struct stream_span {
     size_t s, e;
@@ -62,6 +66,8 @@ struct guard_stream {
     guard_span *sp;  /* scratch: redactions of one release */
     size_t capsp;
     stream_span *order; /* scratch: candidates by start, descending */
+    stream_span blocks[STREAM_BLOCKS]; /* recent PEM blocks, in order, for where a scan may start */
+    size_t nblocks;
     size_t caporder;
 };
 
@@ -173,18 +179,37 @@ static size_t pem_body(const guard_stream *s, size_t at)
     return memcmp(ptr(s, i), "-----", 5) == 0 ? i + 5 : at + 10;
 }
 
-/* Is the END line of the block whose "-----END" is at e0 complete, as
- * secrets.c reads it: "-----" after the label, the line's end, or 80
- * bytes? */
-static bool pem_trailer_known(const guard_stream *s, size_t e0)
+/* Where the block whose "-----END" is at e0 ends, as secrets.c reads its
+ * END line: after the "-----" that closes the label, or 8 bytes on when the
+ * line ends or 80 bytes pass first; 0 while that is not known yet. */
+static size_t pem_trailer_end(const guard_stream *s, size_t e0)
 {
-    size_t end = s->base + s->len;
-    if (end >= e0 + 85)
-        return true;
-    for (size_t j = e0 + 8; j < end && j - e0 < 80; j++)
-        if (ch(s, j) == '\n' || (j + 5 <= end && memcmp(ptr(s, j), "-----", 5) == 0))
-            return true;
-    return false;
+    size_t end = s->base + s->len, j = e0 + 8;
+    for (; j - e0 < 80; j++) {
+        if (j >= end)
+            return 0;
+        if (ch(s, j) == '\n')
+            return e0 + 8;
+        if (j + 5 > end)
+            return 0;
+        if (memcmp(ptr(s, j), "-----", 5) == 0)
+            return j + 5;
+    }
+    if (j + 5 > end) /* secrets.c still looks for the dashes where it stopped */
+        return 0;
+    return memcmp(ptr(s, j), "-----", 5) == 0 ? j + 5 : e0 + 8;
+}
+
+/* Remembers a finished block: a scan must not start inside it (secrets.c
+ * reads a block whole, and skips the body of a certificate, so what a
+ * scan that starts inside one finds differs from the whole text's). */
+static void block_add(guard_stream *s, size_t start, size_t end)
+{
+    if (s->nblocks == STREAM_BLOCKS) {
+        memmove(s->blocks, s->blocks + 1, (STREAM_BLOCKS - 1) * sizeof *s->blocks);
+        s->nblocks--;
+    }
+    s->blocks[s->nblocks++] = (stream_span){ start, end };
 }
 
 /* Follows private key blocks through the text, each "-----" once, from
@@ -203,8 +228,10 @@ static void track_pem(guard_stream *s)
         if (s->pem_open && !s->pem_body && !(s->pem_body = pem_body(s, s->pem_open - 1)))
             return; /* the header is still arriving */
         if (s->pem_end) {
-            if (!pem_trailer_known(s, s->pem_end - 1))
+            size_t e = pem_trailer_end(s, s->pem_end - 1);
+            if (!e)
                 return;
+            block_add(s, s->pem_open - 1, e);
             s->pem_open = s->pem_body = s->pem_end = 0;
         }
         size_t from = s->pem_seen > s->base ? s->pem_seen : s->base;
@@ -249,25 +276,79 @@ static int order_cmp(const void *x, const void *y)
     return a->s > b->s ? -1 : a->s < b->s;
 }
 
-/* What may go out now: see the file comment. a = where the scan began. */
-static err_code boundary(guard_stream *s, size_t a, size_t *out)
+/* Byte classes for runs, coarse to fine. A word: non-space bytes, where
+ * the characters of the scripts written without spaces (3-byte UTF-8 with
+ * a lead byte E3..ED: CJK, kana, Hangul) separate words as spaces do, as
+ * they end addresses in pii.c; every other byte, invalid UTF-8 included,
+ * is part of a word. Then a run of printable ASCII, then a run of ASCII
+ * letters and digits. */
+static bool cjk_at(const guard_stream *s, size_t lead)
+{
+    size_t end = s->base + s->len;
+    unsigned char c = (unsigned char)ch(s, lead);
+    return c >= 0xE3 && c <= 0xED && lead + 2 < end && ((unsigned char)ch(s, lead + 1) & 0xC0) == 0x80 &&
+           ((unsigned char)ch(s, lead + 2) & 0xC0) == 0x80 && !(c == 0xED && (unsigned char)ch(s, lead + 1) > 0x9F);
+}
+
+static bool in_word(const guard_stream *s, size_t i)
+{
+    unsigned char c = (unsigned char)ch(s, i);
+    if (c < 0x80)
+        return !is_space((char)c);
+    if (c >= 0xC0)
+        return !cjk_at(s, i);
+    for (size_t k = 1; k <= 2 && i - k + 1 > s->base; k++) /* a continuation byte: of which lead? */
+        if (((unsigned char)ch(s, i - k) & 0xC0) != 0x80)
+            return !cjk_at(s, i - k);
+    return true;
+}
+
+static bool in_graph(const guard_stream *s, size_t i)
+{
+    char c = ch(s, i);
+    return c > 0x20 && c < 0x7F;
+}
+
+static bool in_alnum(const guard_stream *s, size_t i)
+{
+    char c = ch(s, i);
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+
+/* A cut at pos moved back to the start of the run it splits (at_end: the
+ * run ends at pos, the end of the text, and may go on): the word, or when
+ * the word began more than STREAM_WORD bytes back, the printable ASCII run,
+ * or else the letters and digits; pos when even those are too long. */
+static size_t cut_back(const guard_stream *s, size_t pos, bool at_end)
+{
+    static bool (*const classes[])(const guard_stream *, size_t) = { in_word, in_graph, in_alnum };
+    size_t end = s->base + s->len;
+    for (size_t k = 0; k < countof(classes); k++) {
+        bool (*in)(const guard_stream *, size_t) = classes[k];
+        if (pos <= s->base || !in(s, pos - 1) || (!at_end && (pos >= end || !in(s, pos))))
+            return pos; /* splits no run of this class, hence none of a finer one */
+        size_t w = pos;
+        while (w > s->base && pos - w < STREAM_WORD && in(s, w - 1))
+            w--;
+        if (w == s->base || !in(s, w - 1))
+            return w;
+    }
+    return pos;
+}
+
+/* What may go out before looking at findings (see the file comment):
+ * end - holdback moved back by the word, private key and placeholder
+ * rules; never before `released`. */
+static size_t pre_boundary(const guard_stream *s)
 {
     size_t end = s->base + s->len;
     size_t b = end > s->holdback ? end - s->holdback : 0;
-    /* never cut a word: a phrase or a spaced number may start with it */
-    if (b > s->base && b < end && !is_space(ch(s, b - 1)) && !is_space(ch(s, b))) {
-        size_t w = b;
-        while (w > s->base && b - w < STREAM_WORD && !is_space(ch(s, w - 1)))
-            w--;
-        if (w == s->base || is_space(ch(s, w - 1)))
-            b = w;
-    }
-    /* a trailing word still arriving */
-    size_t r = end;
-    while (r > s->base && end - r < STREAM_WORD && !is_space(ch(s, r - 1)))
-        r--;
-    if (r < end && (r == s->base || is_space(ch(s, r - 1))))
-        b = MIN(b, r);
+    if (b < s->base)
+        b = s->base;
+    /* never cut a word (a phrase or a spaced number may start with it),
+     * and wait for the trailing word: it may still be growing */
+    b = cut_back(s, b, false);
+    b = MIN(b, cut_back(s, end, true));
     if (s->pem_open)
         b = MIN(b, s->pem_open - 1);
     if (s->restore) {
@@ -277,27 +358,32 @@ static err_code boundary(guard_stream *s, size_t a, size_t *out)
         if (k > s->base && ch(s, k - 1) == '<')
             b = MIN(b, k - 1);
     }
-    /* findings crossing the boundary: from the last start down, one pass */
+    return b < s->released ? s->released : b;
+}
+
+/* Moves b back to the start of any finding of the scan (begun at a) that
+ * crosses it: from the last start down, one pass. */
+static err_code uncross(guard_stream *s, size_t a, size_t *b)
+{
     size_t n = s->q->ncand;
-    if (n) {
-        if (n > s->caporder) {
-            stream_span *o = realloc(s->order, n * sizeof *o);
-            if (!o)
-                return ERR_NOMEM;
-            s->order = o;
-            s->caporder = n;
-        }
-        for (size_t i = 0; i < n; i++)
-            s->order[i] = (stream_span){ cand_start(s, a, i), cand_end(s, a, i) };
-        if (n > 1)
-            qsort(s->order, n, sizeof *s->order, order_cmp);
-        for (size_t k = 0; k < n; k++)
-            if (s->order[k].s < b && s->order[k].e > b)
-                b = s->order[k].s;
+    if (!n)
+        return ERR_OK;
+    if (n > s->caporder) {
+        stream_span *o = realloc(s->order, n * sizeof *o);
+        if (!o)
+            return ERR_NOMEM;
+        s->order = o;
+        s->caporder = n;
     }
-    if (b < s->released)
-        b = s->released;
-    *out = b;
+    for (size_t i = 0; i < n; i++)
+        s->order[i] = (stream_span){ cand_start(s, a, i), cand_end(s, a, i) };
+    if (n > 1)
+        qsort(s->order, n, sizeof *s->order, order_cmp);
+    for (size_t k = 0; k < n; k++)
+        if (s->order[k].s < *b && s->order[k].e > *b)
+            *b = s->order[k].s;
+    if (*b < s->released)
+        *b = s->released;
     return ERR_OK;
 }
 
@@ -308,9 +394,18 @@ static err_code step(guard_stream *s, bool final, buf *out)
     size_t end = s->base + s->len;
     if (s->released >= end)
         return ERR_OK;
-    if (!final && end - s->released <= s->holdback)
-        return ERR_OK; /* all of it is held back anyway */
     err_code e;
+    size_t b = end;
+    if (!final) {
+        if (end - s->released <= s->holdback)
+            return ERR_OK; /* all of it is held back anyway */
+        if (s->scan)
+            track_pem(s);
+        b = pre_boundary(s);
+        /* nothing could go out, or too little to be worth a scan */
+        if (b <= s->released || (s->scan && b - s->released < MIN(STREAM_STEP, MAX(s->holdback, 1))))
+            return ERR_OK;
+    }
     size_t a = s->released;
     q->ncand = 0;
     if (s->scan) {
@@ -319,12 +414,25 @@ static err_code step(guard_stream *s, bool final, buf *out)
             a = s->base;
         for (size_t lim = STREAM_ALIGN; a > s->base && lim && !is_space(ch(s, a - 1)); lim--)
             a--;
+        /* not inside a PEM block: from its BEGIN (blocks are disjoint) */
+        if (final)
+            track_pem(s);
+        size_t keep = 0;
+        for (size_t k = 0; k < s->nblocks; k++) {
+            if (s->blocks[k].s < a && s->blocks[k].e > a)
+                a = s->blocks[k].s > s->base ? s->blocks[k].s : s->base;
+            if (s->blocks[k].e + STREAM_ALIGN > a) /* the others are behind every later scan's start */
+                s->blocks[keep++] = s->blocks[k];
+        }
+        s->nblocks = keep;
         if ((e = guard_run_local(q, s->st, GR_ASSISTANT, 0, s->t + (a - s->base), end - a)) != ERR_OK)
             return e;
-        track_pem(s);
     }
-    size_t b = end;
-    if (!final && (e = boundary(s, a, &b)) != ERR_OK)
+    /* never split a UTF-8 sequence (text without spaces, such as CJK, is
+     * cut anywhere): the caller re-encodes what goes out as JSON */
+    for (int k = 0; !final && k < 3 && b > s->released && b < end && (ch(s, b) & 0xC0) == 0x80; k++)
+        b--;
+    if (!final && (e = uncross(s, a, &b)) != ERR_OK)
         return e;
     if (b <= s->released)
         return ERR_OK;
@@ -343,7 +451,8 @@ static err_code step(guard_stream *s, bool final, buf *out)
         guard_finding f = c->f;
         f.start = (uint32_t)cs;
         f.len = (uint32_t)(ce - cs);
-        int hi = guard_hit_add(q, s->st, s->part, -1, c->policy, (guard_detector)c->det, &f, pol->info.action);
+        /* a redaction is made here and now, even when the hit list is full */
+        int hi = guard_hit_add(q, s->st, s->part, -1, c->policy, (guard_detector)c->det, &f, pol->info.action, true);
         if (pol->info.monitor)
             continue;
         if (pol->info.action == GA_BLOCK)

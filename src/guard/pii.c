@@ -174,39 +174,40 @@ enum { CTX_NONE, CTX_PHONE, CTX_NEG, CTX_SSN, CTX_ITIN, CTX_NHS, CTX_VERSION };
 
 static const struct {
     const char *w;
+    uint8_t n;   /* strlen(w) */
     uint8_t ctx;
 } ctx_words[] = {
-    { "phone", CTX_PHONE },     { "phones", CTX_PHONE },       { "telephone", CTX_PHONE },
-    { "tel", CTX_PHONE },       { "call", CTX_PHONE },         { "called", CTX_PHONE },
-    { "calling", CTX_PHONE },   { "mobile", CTX_PHONE },       { "mob", CTX_PHONE },
-    { "cell", CTX_PHONE },      { "cellphone", CTX_PHONE },    { "fax", CTX_PHONE },
-    { "whatsapp", CTX_PHONE },  { "sms", CTX_PHONE },          { "text", CTX_PHONE },
-    { "ring", CTX_PHONE },      { "dial", CTX_PHONE },         { "contact", CTX_PHONE },
-    { "reach", CTX_PHONE },     { "landline", CTX_PHONE },     { "hotline", CTX_PHONE },
-    { "helpline", CTX_PHONE },  { "ph", CTX_PHONE },           { "tlf", CTX_PHONE },
-    { "order", CTX_NEG },       { "orders", CTX_NEG },         { "invoice", CTX_NEG },
-    { "account", CTX_NEG },     { "acct", CTX_NEG },           { "ref", CTX_NEG },
-    { "reference", CTX_NEG },   { "tracking", CTX_NEG },       { "id", CTX_NEG },
-    { "serial", CTX_NEG },      { "isbn", CTX_NEG },           { "sku", CTX_NEG },
-    { "ticket", CTX_NEG },      { "case", CTX_NEG },           { "transaction", CTX_NEG },
-    { "txn", CTX_NEG },         { "receipt", CTX_NEG },        { "confirmation", CTX_NEG },
-    { "booking", CTX_NEG },     { "policy", CTX_NEG },         { "member", CTX_NEG },
-    { "membership", CTX_NEG },  { "customer", CTX_NEG },       { "po", CTX_NEG },
-    { "batch", CTX_NEG },       { "lot", CTX_NEG },            { "part", CTX_NEG },
-    { "model", CTX_NEG },       { "code", CTX_NEG },           { "pin", CTX_NEG },
-    { "zip", CTX_NEG },         { "routing", CTX_NEG },        { "iban", CTX_NEG },
-    { "card", CTX_NEG },        { "amount", CTX_NEG },         { "total", CTX_NEG },
-    { "price", CTX_NEG },       { "usd", CTX_NEG },            { "eur", CTX_NEG },
-    { "gbp", CTX_NEG },         { "isin", CTX_NEG },           { "patent", CTX_NEG },
-    { "ssn", CTX_SSN },         { "social", CTX_SSN },         { "security", CTX_SSN },
-    { "ss", CTX_SSN },          { "itin", CTX_ITIN },          { "taxpayer", CTX_ITIN },
-    { "tin", CTX_ITIN },        { "nhs", CTX_NHS },            { "version", CTX_VERSION },
-    { "ver", CTX_VERSION },     { "v", CTX_VERSION },          { "release", CTX_VERSION },
-    { "build", CTX_VERSION },   { "section", CTX_VERSION },    { "chapter", CTX_VERSION },
-    { "step", CTX_VERSION },    { "figure", CTX_VERSION },     { "fig", CTX_VERSION },
-    { "table", CTX_VERSION },   { "clause", CTX_VERSION },     { "article", CTX_VERSION },
-    { "rule", CTX_VERSION },    { "paragraph", CTX_VERSION },  { "appendix", CTX_VERSION },
-    { "page", CTX_VERSION },    { "oid", CTX_VERSION },        { "snmp", CTX_VERSION },
+    { "phone", 5, CTX_PHONE },     { "phones", 6, CTX_PHONE },       { "telephone", 9, CTX_PHONE },
+    { "tel", 3, CTX_PHONE },       { "call", 4, CTX_PHONE },         { "called", 6, CTX_PHONE },
+    { "calling", 7, CTX_PHONE },   { "mobile", 6, CTX_PHONE },       { "mob", 3, CTX_PHONE },
+    { "cell", 4, CTX_PHONE },      { "cellphone", 9, CTX_PHONE },    { "fax", 3, CTX_PHONE },
+    { "whatsapp", 8, CTX_PHONE },  { "sms", 3, CTX_PHONE },          { "text", 4, CTX_PHONE },
+    { "ring", 4, CTX_PHONE },      { "dial", 4, CTX_PHONE },         { "contact", 7, CTX_PHONE },
+    { "reach", 5, CTX_PHONE },     { "landline", 8, CTX_PHONE },     { "hotline", 7, CTX_PHONE },
+    { "helpline", 8, CTX_PHONE },  { "ph", 2, CTX_PHONE },           { "tlf", 3, CTX_PHONE },
+    { "order", 5, CTX_NEG },       { "orders", 6, CTX_NEG },         { "invoice", 7, CTX_NEG },
+    { "account", 7, CTX_NEG },     { "acct", 4, CTX_NEG },           { "ref", 3, CTX_NEG },
+    { "reference", 9, CTX_NEG },   { "tracking", 8, CTX_NEG },       { "id", 2, CTX_NEG },
+    { "serial", 6, CTX_NEG },      { "isbn", 4, CTX_NEG },           { "sku", 3, CTX_NEG },
+    { "ticket", 6, CTX_NEG },      { "case", 4, CTX_NEG },           { "transaction", 11, CTX_NEG },
+    { "txn", 3, CTX_NEG },         { "receipt", 7, CTX_NEG },        { "confirmation", 12, CTX_NEG },
+    { "booking", 7, CTX_NEG },     { "policy", 6, CTX_NEG },         { "member", 6, CTX_NEG },
+    { "membership", 10, CTX_NEG },  { "customer", 8, CTX_NEG },       { "po", 2, CTX_NEG },
+    { "batch", 5, CTX_NEG },       { "lot", 3, CTX_NEG },            { "part", 4, CTX_NEG },
+    { "model", 5, CTX_NEG },       { "code", 4, CTX_NEG },           { "pin", 3, CTX_NEG },
+    { "zip", 3, CTX_NEG },         { "routing", 7, CTX_NEG },        { "iban", 4, CTX_NEG },
+    { "card", 4, CTX_NEG },        { "amount", 6, CTX_NEG },         { "total", 5, CTX_NEG },
+    { "price", 5, CTX_NEG },       { "usd", 3, CTX_NEG },            { "eur", 3, CTX_NEG },
+    { "gbp", 3, CTX_NEG },         { "isin", 4, CTX_NEG },           { "patent", 6, CTX_NEG },
+    { "ssn", 3, CTX_SSN },         { "social", 6, CTX_SSN },         { "security", 8, CTX_SSN },
+    { "ss", 2, CTX_SSN },          { "itin", 4, CTX_ITIN },          { "taxpayer", 8, CTX_ITIN },
+    { "tin", 3, CTX_ITIN },        { "nhs", 3, CTX_NHS },            { "version", 7, CTX_VERSION },
+    { "ver", 3, CTX_VERSION },     { "v", 1, CTX_VERSION },          { "release", 7, CTX_VERSION },
+    { "build", 5, CTX_VERSION },   { "section", 7, CTX_VERSION },    { "chapter", 7, CTX_VERSION },
+    { "step", 4, CTX_VERSION },    { "figure", 6, CTX_VERSION },     { "fig", 3, CTX_VERSION },
+    { "table", 5, CTX_VERSION },   { "clause", 6, CTX_VERSION },     { "article", 7, CTX_VERSION },
+    { "rule", 4, CTX_VERSION },    { "paragraph", 9, CTX_VERSION },  { "appendix", 8, CTX_VERSION },
+    { "page", 4, CTX_VERSION },    { "oid", 3, CTX_VERSION },        { "snmp", 4, CTX_VERSION },
 };
 
 /* The category of the nearest keyword (a whole ASCII word, any case) or
@@ -234,7 +235,7 @@ static int context_before(const char *p, size_t s)
         for (size_t k = 0; k < n; k++)
             w[k] = lower(p[j + k]);
         for (size_t k = 0; k < countof(ctx_words); k++)
-            if (strlen(ctx_words[k].w) == n && memcmp(ctx_words[k].w, w, n) == 0)
+            if (ctx_words[k].n == n && ctx_words[k].w[0] == w[0] && memcmp(ctx_words[k].w, w, n) == 0)
                 return ctx_words[k].ctx;
     }
     return CTX_NONE;

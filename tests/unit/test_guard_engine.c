@@ -738,10 +738,14 @@ TEST(guard_engine_stream_property)
     v[1].deny.nwords = 1;
     const char *texts[] = {
         "Contact john@example.com or call +44 20 7946 0958 about card 4111 1111 1111 1111, thanks.",
-        "The key is " KEY " and the backup key is AKIAIOSFODNN7EXAMPLE; the db is "
-        "postgres://app:Zx9pQ2wE7rT@db.internal:5432/prod. Classified: this is classified material.",
-        "IBAN GB82 WEST 1234 5698 7654 32, IP 192.168.10.24 and 2001:db8::8a2e:370:7334, "
-        "a@b.co, c@d.co, a@b.co again. SSN 536-22-8716.",
+        ("The key is " KEY " and the backup key is AKIAIOSFODNN7EXAMPLE; the db is "
+         "postgres://app:Zx9pQ2wE7rT@db.internal:5432/prod. Classified: this is classified material."),
+        ("IBAN GB82 WEST 1234 5698 7654 32, IP 192.168.10.24 and 2001:db8::8a2e:370:7334, "
+         "a@b.co, c@d.co, a@b.co again. SSN 536-22-8716."),
+        ("Two keys:\n-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA0Z3VS5JJcds3xfn/ygWyF8PbnGy0AHB7MhgwYG8GdZnM3a\n"
+         "-----END RSA PRIVATE KEY-----\nand\n-----BEGIN OPENSSH PRIVATE KEY-----\n"
+         "b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW\n"
+         "-----END OPENSSH PRIVATE KEY-----\nthat is all, mail me at ops@example.net."),
         "No findings at all in this one, just plain prose that goes on for a while and then stops.",
         "Edge at the end: jane.doe@example.com",
         "<EMAIL_1> is not ours; x@y.io\n\n  spaces   and\ttabs\tjane@example.org",
@@ -815,26 +819,50 @@ static void stream_fuzz_case(const char *name, const unsigned char *data, size_t
         i += n;
     }
     CHECK_INT(guard_stream_finish(s, &out), ERR_OK);
-    buf back;
-    buf_init(&back, 1 << 20);
-    CHECK_INT(guard_restore(q, out.p ? out.p : "", out.len, &back, NULL), ERR_OK);
-    if (back.len != len || memcmp(back.p ? back.p : "", text, len) != 0)
+    /* back to the text, placeholder by placeholder, marking what was replaced */
+    unsigned char *covered = calloc(len + 1, 1);
+    buf one;
+    buf_init(&one, 1 << 20);
+    size_t i = 0;
+    bool ok = true;
+    for (size_t j = 0; ok && j < out.len;) {
+        if (out.p[j] != '<') {
+            ok = i < len && out.p[j] == text[i];
+            i++, j++;
+            continue;
+        }
+        const char *gt = memchr(out.p + j, '>', out.len - j);
+        size_t tl = gt ? (size_t)(gt - (out.p + j)) + 1 : 0, nr = 0;
+        buf_reset(&one);
+        ok = gt && guard_restore(q, out.p + j, tl, &one, &nr) == ERR_OK && nr == 1 && one.len <= len - i &&
+             memcmp(one.p, text + i, one.len) == 0;
+        if (ok)
+            memset(covered + i, 1, one.len);
+        i += one.len;
+        j += tl ? tl : 1;
+    }
+    if (!ok || i != len)
         test_fail(__FILE__, __LINE__, "%s: the released text does not restore to the input", name);
     /* every finding of the whole text is inside a placeholder */
     guard_req *w = req_all(g);
     CHECK_INT(guard_scan_part(w, GS_OUTPUT, GR_ASSISTANT, 0, 0, -1, text, len), ERR_OK);
-    size_t wl = 0;
-    char *want = redacted_n(w, GS_OUTPUT, 0, text, len, NULL, &wl);
     const guard_hit *h;
     size_t nh = guard_req_hits(w, &h);
     for (size_t k = 0; k < nh; k++)
-        if (memmem(out.p ? out.p : "", out.len, text + h[k].f.start, h[k].f.len))
-            test_fail(__FILE__, __LINE__, "%s: %s at %u leaked", name, guard_type_name(h[k].f.type), h[k].f.start);
+        for (size_t b = h[k].f.start; b < (size_t)h[k].f.start + h[k].f.len; b++)
+            if (!covered[b]) {
+                test_fail(__FILE__, __LINE__, "%s: %s at %u leaked", name, guard_type_name(h[k].f.type),
+                          h[k].f.start);
+                break;
+            }
+    size_t wl = 0;
+    char *want = redacted_n(w, GS_OUTPUT, 0, text, len, NULL, &wl);
     if (wl != out.len || memcmp(want, out.p ? out.p : "", wl) != 0)
         test_fail(__FILE__, __LINE__, "%s: the stream's redaction differs from the whole text's", name);
     free(want);
+    free(covered);
+    buf_free(&one);
     guard_req_free(w);
-    buf_free(&back);
     buf_free(&out);
     guard_stream_free(s);
     guard_req_free(q);
@@ -843,12 +871,21 @@ static void stream_fuzz_case(const char *name, const unsigned char *data, size_t
 }
 
 /* What the fuzz target found: private key blocks whose END (or a second
- * BEGIN) arrives in a way the first hold-back rules did not wait for. */
+ * BEGIN) arrives in a way the first hold-back rules did not wait for, a
+ * token inside a run of 500+ bytes without a space, a scan window that
+ * began inside a certificate block, a connection string with invalid
+ * UTF-8 in it that the word rule cut, and an END line whose dashes come
+ * exactly 80 bytes after it. */
 TEST(guard_engine_stream_fuzz_regressions)
 {
-    static const char *files[] = { "guard_engine/stream-pem-two-begins.bin", "guard_engine/stream-pem-end-in-header.bin",
+    static const char *files[] = { "guard_engine/stream-pem-two-begins.bin",
+                                   "guard_engine/stream-pem-end-in-header.bin",
                                    "guard_engine/stream-pem-end-trailer.bin",
-                                   "guard_engine/stream-pem-next-begin.bin" };
+                                   "guard_engine/stream-pem-next-begin.bin",
+                                   "guard_engine/stream-long-run.bin",
+                                   "guard_engine/stream-pem-window.bin",
+                                   "guard_engine/stream-url-run.bin",
+                                   "guard_engine/stream-pem-trailer-80.bin" };
     for (size_t i = 0; i < countof(files); i++) {
         size_t n = 0;
         char *d = test_read_data(files[i], &n);
@@ -869,7 +906,8 @@ TEST(guard_engine_stream_block)
     guard_stream *s = guard_stream_new(q, GS_OUTPUT, 0);
     buf out;
     buf_init(&out, 1 << 16);
-    const char *pre = "Here is some harmless text that goes on for a while before it says anything of note. ";
+    const char *pre = "Here is some harmless text that goes on for a while before it says anything of note, "
+                      "and then it goes on a little longer. ";
     size_t np = strlen(pre);
     CHECK_INT(guard_stream_feed(s, pre, np, &out), ERR_OK);
     CHECK(out.len > 0 && out.len < np); /* the last 64 bytes are held back */
@@ -886,7 +924,7 @@ TEST(guard_engine_stream_block)
     CHECK_INT(guard_verdict(q, GS_OUTPUT), GA_BLOCK);
     char msg[256];
     guard_block_message(q, GS_OUTPUT, msg, sizeof msg);
-    CHECK_STR(msg, "blocked by guardrail policy 'no-codes' (output): DENIED_TERM in the answer at 89-101");
+    CHECK_STR(msg, "blocked by guardrail policy 'no-codes' (output): DENIED_TERM in the answer at 126-138");
     buf_free(&out);
     guard_stream_free(s);
     guard_req_free(q);
@@ -929,6 +967,42 @@ TEST(guard_engine_stream_restore)
     guard_engine_free(g);
 }
 
+/* Text without spaces is cut between characters, never inside one. */
+TEST(guard_engine_stream_utf8)
+{
+    cfg_guard_policy v[1] = { pol("no-pii", OUT, D_PII_SECRETS, 2, "redact") };
+    v[0].stream_holdback = 5;
+    guard_engine *g = engine(v, 1);
+    guard_req *q = req_all(g);
+    guard_stream *s = guard_stream_new(q, GS_OUTPUT, 0);
+    buf out;
+    buf_init(&out, 1 << 20);
+    buf all;
+    buf_init(&all, 1 << 20);
+    const char *zh = "\xE4\xBD\xA0\xE5\xA5\xBD\xE4\xB8\x96\xE7\x95\x8C"; /* four characters */
+    size_t pieces = 0;
+    for (int i = 0; i < 300; i++) {
+        buf_reset(&out);
+        CHECK_INT(guard_stream_feed(s, zh, 12, &out), ERR_OK);
+        CHECK_INT(buf_append(&all, zh, 12), ERR_OK);
+        if (out.len) {
+            pieces++;
+            /* starts and ends on a character: a lead byte first, a whole sequence last */
+            CHECK(((unsigned char)out.p[0] & 0xC0) != 0x80);
+            CHECK(out.len % 3 == 0);
+        }
+    }
+    buf_reset(&out);
+    CHECK_INT(guard_stream_finish(s, &out), ERR_OK);
+    CHECK_INT(pieces, 300); /* no "word" to wait for: CJK characters separate words */
+    CHECK(out.len % 3 == 0);
+    buf_free(&out);
+    buf_free(&all);
+    guard_stream_free(s);
+    guard_req_free(q);
+    guard_engine_free(g);
+}
+
 /* No policy at the stage: the text goes straight through, with nothing held. */
 TEST(guard_engine_stream_passthrough)
 {
@@ -964,7 +1038,8 @@ TEST(guard_engine_harm)
     json_t *body = guard_harm_request(q, 0, NULL, "hi \xff there", 10);
     CHECK(body != NULL);
     char *dump = json_dumps(body, JSON_COMPACT | JSON_SORT_KEYS);
-    CHECK_STR(dump, "{\"messages\":[{\"content\":\"hi \xEF\xBF\xBD there\",\"role\":\"user\"}],\"model\":\"llama-guard\","
+    CHECK_STR(dump, "{\"messages\":[{\"content\":\"hi \xEF\xBF\xBD there\",\"role\":\"user\"}],"
+                    "\"model\":\"llama-guard\","
                     "\"temperature\":0}");
     free(dump);
     json_decref(body);
@@ -1163,6 +1238,34 @@ TEST(guard_engine_cost)
         printf("    guard_scan_part, %zu-byte message%s, pii+secrets+injection: %.0f ns (no policy: %.0f ns)\n",
                strlen(msgs[i]), i ? " with a date" : "", with, without);
     }
+    /* a streamed answer of ~4 KiB in 4-byte deltas, at the output stage */
+    cfg_guard_policy o[1] = { pol("out", OUT, D_PII_SECRETS, 2, "redact") };
+    guard_engine *go = engine(o, 1);
+    buf text;
+    buf_init(&text, 1 << 16);
+    while (text.len < 4096)
+        buf_append_str(&text, msgs[0]);
+    struct timespec a, b;
+    int srounds = 50;
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    for (int r = 0; r < srounds; r++) {
+        guard_req *q = req_all(go);
+        guard_stream *s = guard_stream_new(q, GS_OUTPUT, 0);
+        buf out;
+        buf_init(&out, 1 << 20);
+        for (size_t i = 0; i < text.len; i += 4)
+            guard_stream_feed(s, text.p + i, MIN((size_t)4, text.len - i), &out);
+        guard_stream_finish(s, &out);
+        buf_free(&out);
+        guard_stream_free(s);
+        guard_req_free(q);
+    }
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    double ns = ((double)(b.tv_sec - a.tv_sec) * 1e9 + (double)(b.tv_nsec - a.tv_nsec)) / srounds;
+    printf("    stream, %zu bytes in 4-byte deltas, pii+secrets redact: %.0f ns per delta\n", text.len,
+           ns / (double)((text.len + 3) / 4));
+    buf_free(&text);
+    guard_engine_free(go);
     guard_engine_free(g);
     guard_engine_free(g0);
 }
