@@ -386,7 +386,7 @@ static bool ask_classifier(const config *cfg, const guard_policy_info *pi, guard
             json_decref(wire_req);
             wire_req = anthropic_from_chat_request(req, model, &xe);
             if (!wire_req) {
-                snprintf(msg, cap, "cannot build the classifier request: %s", xe.message);
+                snprintf(msg, cap, "cannot build the classifier request: %.200s", xe.message);
                 goto out;
             }
         }

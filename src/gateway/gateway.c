@@ -149,6 +149,7 @@ static void guard_spans(gw_call *c, trace_rec *t);
 static void send_guard_block(gw_call *c, guard_stage st);
 static void guard_header(gw_call *c, bool input_only);
 static int remote_start(gw_call *c, guard_stage st, const char *const *texts, const size_t *lens, size_t n);
+static bool stage_remote(const gw_call *c, guard_stage st);
 
 /* ---- small helpers ---------------------------------------------------- */
 
@@ -751,7 +752,7 @@ static void deliver(gw_call *c)
             }
         if (nb)
             c->held = nb, c->held_len = nl;
-        if (guard_req_set(c->gq, GS_OUTPUT)) {
+        if (stage_remote(c, GS_OUTPUT)) {
             const char *texts[64];
             size_t lens[64];
             size_t n = gw_guard_texts(c->ep, c->cfmt, true, c->held, c->held_len, r->pool, texts, lens, 64);
@@ -1557,6 +1558,18 @@ static bool rc_start(gw_call *c, gw_rcheck *k, const guard_policy_info *pi, cons
     return ur.body && upstream_start(c->w->up, &ur, &rc_callbacks, k, &k->uc) == ERR_OK;
 }
 
+/* Whether some policy of stage st calls out (harm classifier, webhook). */
+static bool stage_remote(const gw_call *c, guard_stage st)
+{
+    guard_set set = guard_req_set(c->gq, st);
+    for (size_t i = 0; set; i++, set >>= 1) {
+        const guard_policy_info *pi = (set & 1) ? guard_policy_at(c->g->guard, i) : NULL;
+        if (pi && (pi->detectors & ((1u << GD_HARM) | (1u << GD_WEBHOOK))))
+            return true;
+    }
+    return false;
+}
+
 /* Starts the remote checks of stage st's policies over the texts (joined).
  * Returns how many are in flight (remote_done follows when they end). */
 static int remote_start(gw_call *c, guard_stage st, const char *const *texts, const size_t *lens, size_t n)
@@ -1640,8 +1653,8 @@ static bool guard_input(gw_call *c, gw_error *e)
     const char *nb;
     size_t nl;
     char msg[256] = "";
-    err_code er = gw_guard_request(c->gq, ge, c->ep, c->cfmt, c->rq.body, c->rq.len, c->r->pool, &nb, &nl, msg,
-                                   sizeof msg);
+    err_code er = gw_guard_request(c->gq, ge, c->ep, c->cfmt, c->rq.body, c->rq.len, c->rq.input_at, c->rq.input_len,
+                                   c->r->pool, &nb, &nl, msg, sizeof msg);
     if (er == ERR_INVAL) {
         gw_error_set(e, 400, "invalid_request_error", NULL, "response_format", "%s", msg);
         return false;
@@ -1664,7 +1677,7 @@ static bool guard_input(gw_call *c, gw_error *e)
         if (gw_decode_request(c->ep, nb, nl, &c->rq, e) != ERR_OK)
             return false;
     }
-    if (guard_req_set(c->gq, GS_INPUT)) {
+    if (stage_remote(c, GS_INPUT)) {
         const char *texts[64];
         size_t lens[64];
         size_t n = gw_guard_texts(c->ep, c->cfmt, false, c->rq.body, c->rq.len, c->r->pool, texts, lens, 64);
@@ -2116,6 +2129,7 @@ void gateway_worker_stop(http_worker *hw)
     if (!w)
         return;
     upstream_close(w->up);
+    guard_req_cache_release();
     buf_free(&w->prompt_scratch[0]);
     buf_free(&w->prompt_scratch[1]);
     free(w);

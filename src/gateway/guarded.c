@@ -24,6 +24,25 @@
 
 static inline bool jget(jval obj, const char *key, jval *out) { return jscan_get(obj, key, out, NULL); }
 
+/* Several members of an object in one walk (jscan_get walks the whole
+ * object per key): out[i] is the value of names[i] (the last one when a
+ * key repeats, as jscan_get), J_NONE when absent. */
+static void members(jval obj, const char *const *names, size_t n, jval *out)
+{
+    for (size_t i = 0; i < n; i++)
+        out[i] = (jval){ 0 };
+    if (obj.type != J_OBJECT)
+        return;
+    jscan_iter it;
+    jval k, v;
+    jscan_iter_init(&it, obj);
+    while (jscan_next(&it, &k, &v)) {
+        int i = jscan_match(k, names, n);
+        if (i >= 0)
+            out[i] = v;
+    }
+}
+
 #define MAX_STREAMS 64
 
 typedef struct site {
@@ -153,29 +172,42 @@ static void tool_call_sites(sites *s, jval calls, guard_stage st, guard_role rol
             add_site(s, args, st, role, where);
 }
 
-static void request_sites(sites *s, gw_endpoint ep, api_format fmt, jval root)
+static bool openai_message_sites(sites *s, jval messages);
+
+static void request_sites(sites *s, gw_endpoint ep, api_format fmt, jval root, jval hint)
 {
     jval v;
     if (ep == EP_COMPLETIONS || ep == EP_EMBEDDINGS) {
-        if (jget(root, ep == EP_COMPLETIONS ? "prompt" : "input", &v))
-            content_sites(s, v, GS_INPUT, GR_USER, -1, 0);
+        if (hint.type || jget(root, ep == EP_COMPLETIONS ? "prompt" : "input", &v))
+            content_sites(s, hint.type ? hint : v, GS_INPUT, GR_USER, -1, 0);
         return;
     }
-    if (fmt == API_ANTHROPIC && jget(root, "system", &v))
-        content_sites(s, v, GS_INPUT, GR_SYSTEM, -1, 0);
-    if (!jget(root, "messages", &v))
+    static const char *const top[] = { "messages", "system" };
+    jval f[2];
+    if (hint.type == J_ARRAY && fmt == API_OPENAI)
+        f[0] = hint, f[1] = (jval){ 0 };
+    else
+        members(root, top, 2, f);
+    if (fmt == API_ANTHROPIC && f[1].type)
+        content_sites(s, f[1], GS_INPUT, GR_SYSTEM, -1, 0);
+    if (!f[0].type)
         return;
+    if (fmt == API_OPENAI && f[0].type == J_ARRAY && openai_message_sites(s, f[0]))
+        return;
+    v = f[0];
     jscan_iter it;
     jval m;
     int32_t i = 0;
     jscan_iter_init(&it, v);
+    static const char *const keys[] = { "role", "content", "tool_calls" };
     while (jscan_next(&it, NULL, &m)) {
-        jval role, content, calls;
-        guard_role r = jget(m, "role", &role) ? role_of(role) : GR_OTHER;
-        if (jget(m, "content", &content))
-            content_sites(s, content, GS_INPUT, r, i, 0);
-        if (jget(m, "tool_calls", &calls))
-            tool_call_sites(s, calls, GS_INPUT, r, i);
+        jval mf[3];
+        members(m, keys, 3, mf);
+        guard_role r = mf[0].type ? role_of(mf[0]) : GR_OTHER;
+        if (mf[1].type)
+            content_sites(s, mf[1], GS_INPUT, r, i, 0);
+        if (mf[2].type)
+            tool_call_sites(s, mf[2], GS_INPUT, r, i);
         i++;
     }
 }
@@ -211,11 +243,359 @@ static void response_sites(sites *s, gw_endpoint ep, api_format fmt, jval root)
         }
         if (!jget(ch, "message", &msg))
             continue;
-        if (jget(msg, "content", &t))
-            add_site(s, t, GS_OUTPUT, GR_ASSISTANT, -1);
-        if (jget(msg, "tool_calls", &t))
-            tool_call_sites(s, t, GS_TOOL, GR_ASSISTANT, -1);
+        static const char *const keys[] = { "content", "tool_calls" };
+        jval f[2];
+        members(msg, keys, 2, f);
+        if (f[0].type)
+            add_site(s, f[0], GS_OUTPUT, GR_ASSISTANT, -1);
+        if (f[1].type)
+            tool_call_sites(s, f[1], GS_TOOL, GR_ASSISTANT, -1);
     }
+}
+
+/* ---- one pass over an OpenAI answer ------------------------------------- */
+
+/* The texts of an OpenAI chat or completions answer found in one pass:
+ * jscan's iterators skip a container to step over it and then walk it
+ * again to look inside, which for an answer nested four deep costs four
+ * passes. This descent reads each byte once, looks into choices[].message
+ * (content, tool_calls[].function.arguments) and choices[].text, and
+ * skips everything else. It reports every occurrence of a repeated key
+ * (a client keeps one of them; all are scanned). The body comes from the
+ * upstream unvalidated: anything malformed stops the walk with bad set,
+ * never reading past end, and the caller falls back to jscan. */
+typedef struct walk {
+    const char *p, *end;
+    bool bad;
+    sites *s;
+    gw_endpoint ep;
+} walk;
+
+static void w_ws(walk *w)
+{
+    while (w->p < w->end && (*w->p == ' ' || *w->p == '\n' || *w->p == '\r' || *w->p == '\t'))
+        w->p++;
+}
+
+/* At a '"': the string's span, quotes included. */
+static jval w_str(walk *w)
+{
+    const char *a = w->p++;
+    for (;;) {
+        const char *q = memchr(w->p, '"', (size_t)(w->end - w->p));
+        if (!q) {
+            w->bad = true;
+            w->p = w->end;
+            return (jval){ 0 };
+        }
+        size_t bs = 0; /* an odd run of backslashes escapes the quote */
+        while (q - bs > w->p && q[-1 - (ptrdiff_t)bs] == '\\')
+            bs++;
+        w->p = q + 1;
+        if (!(bs & 1))
+            return (jval){ J_STRING, a, (size_t)(w->p - a) };
+    }
+}
+
+static void w_skip(walk *w, int depth);
+
+/* Calls f for each member of the object at p (key span, then the walker
+ * at the value, which f must consume). */
+typedef void (*w_member_fn)(walk *w, jval key, int depth);
+typedef void (*w_elem_fn)(walk *w, int depth);
+
+static void w_object(walk *w, int depth, w_member_fn f)
+{
+    if (w->p >= w->end || *w->p != '{' || depth > 64) {
+        w->bad = true;
+        return;
+    }
+    w->p++;
+    w_ws(w);
+    if (w->p < w->end && *w->p == '}') {
+        w->p++;
+        return;
+    }
+    while (!w->bad) {
+        w_ws(w);
+        if (w->p >= w->end || *w->p != '"') {
+            w->bad = true;
+            return;
+        }
+        jval key = w_str(w);
+        w_ws(w);
+        if (w->bad || w->p >= w->end || *w->p != ':') {
+            w->bad = true;
+            return;
+        }
+        w->p++;
+        w_ws(w);
+        if (f)
+            f(w, key, depth + 1);
+        else
+            w_skip(w, depth + 1);
+        w_ws(w);
+        if (w->p < w->end && *w->p == ',') {
+            w->p++;
+            continue;
+        }
+        if (w->p < w->end && *w->p == '}') {
+            w->p++;
+            return;
+        }
+        w->bad = true;
+    }
+}
+
+static void w_array(walk *w, int depth, w_elem_fn f)
+{
+    if (w->p >= w->end || *w->p != '[' || depth > 64) {
+        w->bad = true;
+        return;
+    }
+    w->p++;
+    w_ws(w);
+    if (w->p < w->end && *w->p == ']') {
+        w->p++;
+        return;
+    }
+    while (!w->bad) {
+        w_ws(w);
+        if (f)
+            f(w, depth + 1);
+        else
+            w_skip(w, depth + 1);
+        w_ws(w);
+        if (w->p < w->end && *w->p == ',') {
+            w->p++;
+            continue;
+        }
+        if (w->p < w->end && *w->p == ']') {
+            w->p++;
+            return;
+        }
+        w->bad = true;
+    }
+}
+
+static void w_skip(walk *w, int depth)
+{
+    if (w->p >= w->end) {
+        w->bad = true;
+        return;
+    }
+    switch (*w->p) {
+    case '"': w_str(w); return;
+    case '{': w_object(w, depth, NULL); return;
+    case '[': w_array(w, depth, NULL); return;
+    default: {
+        const char *a = w->p;
+        while (w->p < w->end && !strchr(",}] \n\r\t", *w->p))
+            w->p++;
+        if (w->p == a)
+            w->bad = true;
+        return;
+    }
+    }
+}
+
+static bool key_is(jval key, const char *name)
+{
+    size_t n = strlen(name);
+    return key.len == n + 2 && memcmp(key.p + 1, name, n) == 0;
+}
+
+/* A string value where a text is expected: a site; anything else skipped. */
+static void w_text(walk *w, guard_stage st)
+{
+    if (w->p < w->end && *w->p == '"') {
+        jval v = w_str(w);
+        if (!w->bad)
+            add_site(w->s, v, st, GR_ASSISTANT, -1);
+    } else {
+        w_skip(w, 0);
+    }
+}
+
+static void w_function(walk *w, jval key, int depth)
+{
+    if (key_is(key, "arguments"))
+        w_text(w, GS_TOOL);
+    else
+        w_skip(w, depth);
+}
+
+static void w_call(walk *w, jval key, int depth)
+{
+    if (key_is(key, "function") && w->p < w->end && *w->p == '{')
+        w_object(w, depth, w_function);
+    else
+        w_skip(w, depth);
+}
+
+static void w_call_elem(walk *w, int depth)
+{
+    if (w->p < w->end && *w->p == '{')
+        w_object(w, depth, w_call);
+    else
+        w_skip(w, depth);
+}
+
+static void w_message(walk *w, jval key, int depth)
+{
+    if (key_is(key, "content"))
+        w_text(w, GS_OUTPUT);
+    else if (key_is(key, "tool_calls") && w->p < w->end && *w->p == '[')
+        w_array(w, depth, w_call_elem);
+    else
+        w_skip(w, depth);
+}
+
+static void w_choice(walk *w, jval key, int depth)
+{
+    if (w->ep != EP_COMPLETIONS && key_is(key, "message") && w->p < w->end && *w->p == '{')
+        w_object(w, depth, w_message);
+    else if (w->ep == EP_COMPLETIONS && key_is(key, "text"))
+        w_text(w, GS_OUTPUT);
+    else
+        w_skip(w, depth);
+}
+
+static void w_choice_elem(walk *w, int depth)
+{
+    if (w->p < w->end && *w->p == '{')
+        w_object(w, depth, w_choice);
+    else
+        w_skip(w, depth);
+}
+
+static void w_root(walk *w, jval key, int depth)
+{
+    if (key_is(key, "choices") && w->p < w->end && *w->p == '[')
+        w_array(w, depth, w_choice_elem);
+    else
+        w_skip(w, depth);
+}
+
+/* The sites of an OpenAI answer in one pass; false when the body is not
+ * well-formed (s is then reset). */
+static bool openai_answer_sites(sites *s, gw_endpoint ep, const char *body, size_t len)
+{
+    walk w = { .p = body, .end = body + len, .s = s, .ep = ep };
+    w_ws(&w);
+    w_object(&w, 0, w_root);
+    w_ws(&w);
+    if (w.bad || w.p != w.end) {
+        s->n = 0;
+        return false;
+    }
+    return true;
+}
+
+/* ---- one pass over OpenAI chat messages -------------------------------- */
+
+typedef struct mwalk {
+    walk w;
+    jval role;                   /* of the message being walked */
+    int32_t where;
+} mwalk;
+
+static void w_part(walk *w, jval key, int depth)
+{
+    if (key_is(key, "text") && w->p < w->end && *w->p == '"') {
+        jval v = w_str(w);
+        if (!w->bad)
+            add_site(w->s, v, GS_INPUT, GR_OTHER, ((mwalk *)(void *)w)->where);
+    } else {
+        w_skip(w, depth);
+    }
+}
+
+static void w_part_elem(walk *w, int depth)
+{
+    if (w->p < w->end && *w->p == '{')
+        w_object(w, depth, w_part);
+    else if (w->p < w->end && *w->p == '"') {
+        jval v = w_str(w);
+        if (!w->bad)
+            add_site(w->s, v, GS_INPUT, GR_OTHER, ((mwalk *)(void *)w)->where);
+    } else
+        w_skip(w, depth);
+}
+
+static void w_in_function(walk *w, jval key, int depth)
+{
+    if (key_is(key, "arguments") && w->p < w->end && *w->p == '"') {
+        jval v = w_str(w);
+        if (!w->bad)
+            add_site(w->s, v, GS_INPUT, GR_OTHER, ((mwalk *)(void *)w)->where);
+    } else {
+        w_skip(w, depth);
+    }
+}
+
+static void w_in_call(walk *w, jval key, int depth)
+{
+    if (key_is(key, "function") && w->p < w->end && *w->p == '{')
+        w_object(w, depth, w_in_function);
+    else
+        w_skip(w, depth);
+}
+
+static void w_in_call_elem(walk *w, int depth)
+{
+    if (w->p < w->end && *w->p == '{')
+        w_object(w, depth, w_in_call);
+    else
+        w_skip(w, depth);
+}
+
+static void w_msg_member(walk *w, jval key, int depth)
+{
+    mwalk *m = (mwalk *)(void *)w;
+    if (key_is(key, "role") && w->p < w->end && *w->p == '"') {
+        m->role = w_str(w);
+    } else if (key_is(key, "content") && w->p < w->end && *w->p == '"') {
+        jval v = w_str(w);
+        if (!w->bad)
+            add_site(w->s, v, GS_INPUT, GR_OTHER, m->where);
+    } else if (key_is(key, "content") && w->p < w->end && *w->p == '[') {
+        w_array(w, depth, w_part_elem);
+    } else if (key_is(key, "tool_calls") && w->p < w->end && *w->p == '[') {
+        w_array(w, depth, w_in_call_elem);
+    } else {
+        w_skip(w, depth);
+    }
+}
+
+static void w_msg_elem(walk *w, int depth)
+{
+    mwalk *m = (mwalk *)(void *)w;
+    size_t first = w->s->n;
+    m->role = (jval){ 0 };
+    if (w->p < w->end && *w->p == '{')
+        w_object(w, depth, w_msg_member);
+    else
+        w_skip(w, depth);
+    /* the role may come after the content: set it on the message's sites now */
+    guard_role r = m->role.type ? role_of(m->role) : GR_OTHER;
+    for (size_t i = first; i < w->s->n; i++)
+        w->s->v[i].role = r;
+    m->where++;
+}
+
+/* The sites of an OpenAI messages array in one pass; false when it is not
+ * well-formed (s is then reset to n0). */
+static bool openai_message_sites(sites *s, jval messages)
+{
+    size_t n0 = s->n;
+    mwalk m = { .w = { .p = messages.p, .end = messages.p + messages.len, .s = s } };
+    w_array(&m.w, 0, w_msg_elem);
+    if (m.w.bad || m.w.p != m.w.end) {
+        s->n = n0;
+        return false;
+    }
+    return true;
 }
 
 /* Appends text as a JSON string literal. */
@@ -287,14 +667,16 @@ static err_code rewrite(guard_req *q, const sites *s, const char *body, size_t l
 
 static err_code scan_sites(guard_req *q, sites *s, pool *p, int last_user)
 {
+    bool chain = false;
     for (size_t i = 0; i < s->n; i++) {
         site *x = &s->v[i];
         if (!guard_req_set(q, x->st))
             continue;
         if (!site_text(p, x->str, &x->text, &x->len))
             return ERR_NOMEM;
-        unsigned flags = (int)i == last_user ? GUARD_PART_LAST_USER : 0;
+        unsigned flags = ((int)i == last_user ? GUARD_PART_LAST_USER : 0) | (chain ? GUARD_PART_CHAIN : 0);
         err_code e = guard_scan_part(q, x->st, x->role, flags, (uint16_t)i, x->where, x->text, x->len);
+        chain = true;
         if (e != ERR_OK)
             return e;
     }
@@ -304,10 +686,8 @@ static err_code scan_sites(guard_req *q, sites *s, pool *p, int last_user)
 static bool policies_use(const guard_req *q, guard_stage st, guard_detector d, const guard_engine *g)
 {
     guard_set set = guard_req_set(q, st);
-    for (size_t i = 0; set && i < GUARD_MAX_POLICIES; i++) {
-        if (!(set & ((guard_set)1 << i)))
-            continue;
-        const guard_policy_info *pi = guard_policy_at(g, i);
+    for (size_t i = 0; set; i++, set >>= 1) {
+        const guard_policy_info *pi = (set & 1) ? guard_policy_at(g, i) : NULL;
         if (pi && (pi->detectors & (1u << d)))
             return true;
     }
@@ -315,12 +695,16 @@ static bool policies_use(const guard_req *q, guard_stage st, guard_detector d, c
 }
 
 err_code gw_guard_request(guard_req *q, const guard_engine *g, gw_endpoint ep, api_format fmt, const char *body,
-                          size_t len, pool *p, const char **out, size_t *out_len, char *msg, size_t cap)
+                          size_t len, const char *input_at, size_t input_len, pool *p, const char **out,
+                          size_t *out_len, char *msg, size_t cap)
 {
     *out = NULL;
     jval root = jscan_root(body, len);
     sites s = { .p = p };
-    request_sites(&s, ep, fmt, root);
+    jval hint = { 0 };
+    if (input_at && input_len && input_at >= body && input_at + input_len <= body + len)
+        hint = jscan_root(input_at, input_len);
+    request_sites(&s, ep, fmt, root, hint);
     if (s.nomem)
         return ERR_NOMEM;
     /* the system prompt, for leakage on the answer */
@@ -374,9 +758,9 @@ err_code gw_guard_response(guard_req *q, gw_endpoint ep, api_format fmt, const c
     bool restore = guard_restore_wanted(q);
     if (!guard_req_set(q, GS_OUTPUT) && !guard_req_set(q, GS_TOOL) && !restore)
         return ERR_OK;
-    jval root = jscan_root(body, len);
     sites s = { .p = p };
-    response_sites(&s, ep, fmt, root);
+    if (fmt != API_OPENAI || !openai_answer_sites(&s, ep, body, len))
+        response_sites(&s, ep, fmt, jscan_root(body, len));
     if (s.nomem)
         return ERR_NOMEM;
     err_code e = scan_sites(q, &s, p, -1);
@@ -404,7 +788,7 @@ size_t gw_guard_texts(gw_endpoint ep, api_format fmt, bool response, const char 
     if (response)
         response_sites(&s, ep, fmt, root);
     else
-        request_sites(&s, ep, fmt, root);
+        request_sites(&s, ep, fmt, root, (jval){ 0 });
     size_t n = 0;
     for (size_t i = 0; i < s.n && n < max; i++) {
         if (s.v[i].role == GR_SYSTEM)

@@ -142,6 +142,9 @@ typedef struct guard_req guard_req;
  * on out of memory. */
 guard_req *guard_req_new(const guard_engine *g, const guard_set set[GS__COUNT]);
 void guard_req_free(guard_req *q); /* NULL ok */
+/* A thread keeps its last finished request's buffers for the next one;
+ * this frees them (call before a thread that made requests ends). */
+void guard_req_cache_release(void);
 guard_set guard_req_set(const guard_req *q, guard_stage st);
 
 /* The system prompt, for leakage on output and tool stages (copied). */
@@ -152,6 +155,8 @@ err_code guard_req_set_system(guard_req *q, const char *text, size_t len);
 err_code guard_req_set_response_format(guard_req *q, const json_t *rf, char *msg, size_t cap);
 
 #define GUARD_PART_LAST_USER 0x1u /* the last user message: topics look here */
+#define GUARD_PART_CHAIN 0x2u     /* scanned right after the previous part: the clock read that
+                                   * ended its checks starts this one's (one read fewer) */
 
 /* Runs every local detector of the stage's policies over one text. Hits go
  * to the request's list, checks are timed. ERR_OK or ERR_NOMEM. */

@@ -78,6 +78,8 @@ struct guard_req {
     guard_check *checks;
     size_t nchecks, capchecks;
     uint16_t *cidx;                  /* (stage, policy, detector) -> check index + 1 */
+    size_t cidx_n;                   /* its entries */
+    uint64_t tchain;                 /* the clock at the end of the last scan (GUARD_PART_CHAIN) */
     guard_action verdict[GS__COUNT];
     bool any[GS__COUNT];
     uint16_t blocker[GS__COUNT];     /* policy + 1 of the first enforced block */

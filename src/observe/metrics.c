@@ -28,6 +28,7 @@
 #include <jansson.h>
 #include <math.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include "core/log.h"
@@ -151,10 +152,22 @@ typedef struct memo {
     int tok_in, tok_out, dur, req, cost, over;
 } memo;
 
+/* The guardrail checks' series, by the span's five label fields as they
+ * lie in the span (policy .. mode, NUL-padded): a direct-mapped cache, so a
+ * request with five checks does not build and hash five keys. */
+#define GMEMO 32
+#define GKEY (offsetof(span_rec, guard_findings) - offsetof(span_rec, guard_policy))
+typedef struct gmemo {
+    bool valid;
+    char key[GKEY];
+    int series;
+} gmemo;
+
 typedef struct shard {
     uint64_t *cells[NFAM];
     int64_t inflight;
     memo last;
+    gmemo guard[GMEMO];
 } shard;
 
 typedef struct gauge_reg {
@@ -484,8 +497,19 @@ void metrics_observe(int worker, const trace_rec *t)
         const span_rec *sp = &t->spans[i];
         if (sp->kind == SPAN_GUARDRAIL) {
             sv pol = FIELD(sp->guard_policy), det = FIELD(sp->guard_detector);
-            count_add(m, s, F_GCHECKS,
-                      (sv[]){ pol, det, FIELD(sp->guard_stage), FIELD(sp->guard_verdict), FIELD(sp->guard_mode) }, 1);
+            const char *gk = sp->guard_policy;
+            gmemo *gm = &s->guard[((unsigned char)gk[0] + (unsigned char)gk[pol.len ? pol.len - 1 : 0] * 7u +
+                                   (unsigned char)sp->guard_detector[0] * 13u + (unsigned char)sp->guard_stage[0] * 31u +
+                                   (unsigned char)sp->guard_verdict[0] * 61u + (unsigned char)sp->guard_mode[0]) %
+                                  GMEMO];
+            if (!gm->valid || memcmp(gm->key, gk, GKEY) != 0) {
+                gm->series = series_of(m, F_GCHECKS, (sv[]){ pol, det, FIELD(sp->guard_stage),
+                                                            FIELD(sp->guard_verdict), FIELD(sp->guard_mode) });
+                memcpy(gm->key, gk, GKEY);
+                gm->valid = gm->series >= 0;
+            }
+            if (ALWAYS(gm->series >= 0))
+                cell_add(&s->cells[F_GCHECKS][gm->series], 1);
             for (int k = 0; k < 8 && sp->guard_types[k]; k++)
                 count_add(m, s, F_GFINDINGS, (sv[]){ pol, det, sv_from(guard_type_name((guard_type)(sp->guard_types[k] - 1))) },
                           sp->guard_counts[k]);

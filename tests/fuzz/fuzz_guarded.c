@@ -58,7 +58,7 @@ static void body_case(bool response, gw_endpoint ep, api_format fmt, const char 
     size_t olen = 0;
     char msg[128];
     err_code e = response ? gw_guard_response(q, ep, fmt, p, n, pl, &out, &olen)
-                          : gw_guard_request(q, engine(), ep, fmt, p, n, pl, &out, &olen, msg, sizeof msg);
+                          : gw_guard_request(q, engine(), ep, fmt, p, n, NULL, 0, pl, &out, &olen, msg, sizeof msg);
     if (e == ERR_OK && out && !jscan_validate(out, olen, 64, NULL))
         abort();
     pool_free(pl);

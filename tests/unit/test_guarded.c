@@ -49,7 +49,7 @@ TEST(guarded_request_redacts_escaped_and_plain_strings)
     const char *out = NULL;
     size_t n = 0;
     char msg[128];
-    CHECK_INT(gw_guard_request(q, g, EP_CHAT, API_OPENAI, body, strlen(body), p, &out, &n, msg, sizeof msg), ERR_OK);
+    CHECK_INT(gw_guard_request(q, g, EP_CHAT, API_OPENAI, body, strlen(body), NULL, 0, p, &out, &n, msg, sizeof msg), ERR_OK);
     CHECK_INT(guard_verdict(q, GS_INPUT), GA_REDACT);
     CHECK(out != NULL);
     if (out) {
@@ -77,11 +77,11 @@ TEST(guarded_request_injection_in_system_passes_in_user_blocks)
     size_t n;
     char msg[128];
     guard_req *q = req(g);
-    CHECK_INT(gw_guard_request(q, g, EP_CHAT, API_OPENAI, sys, strlen(sys), p, &out, &n, msg, sizeof msg), ERR_OK);
+    CHECK_INT(gw_guard_request(q, g, EP_CHAT, API_OPENAI, sys, strlen(sys), NULL, 0, p, &out, &n, msg, sizeof msg), ERR_OK);
     CHECK(guard_verdict(q, GS_INPUT) != GA_BLOCK);
     guard_req_free(q);
     q = req(g);
-    CHECK_INT(gw_guard_request(q, g, EP_CHAT, API_OPENAI, usr, strlen(usr), p, &out, &n, msg, sizeof msg), ERR_OK);
+    CHECK_INT(gw_guard_request(q, g, EP_CHAT, API_OPENAI, usr, strlen(usr), NULL, 0, p, &out, &n, msg, sizeof msg), ERR_OK);
     CHECK_INT(guard_verdict(q, GS_INPUT), GA_BLOCK);
     CHECK(out == NULL);
     guard_req_free(q);
@@ -203,7 +203,7 @@ TEST(guarded_stream_restores_placeholders)
     const char *out;
     size_t n;
     char msg[64];
-    CHECK_INT(gw_guard_request(q, g, EP_CHAT, API_OPENAI, body, strlen(body), p, &out, &n, msg, sizeof msg), ERR_OK);
+    CHECK_INT(gw_guard_request(q, g, EP_CHAT, API_OPENAI, body, strlen(body), NULL, 0, p, &out, &n, msg, sizeof msg), ERR_OK);
     CHECK(out && strstr(out, "<EMAIL_1>"));
     const char *pieces[] = { "Sent to <EMA", "IL_1>", " today" };
     bool blocked;
