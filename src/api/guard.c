@@ -62,41 +62,6 @@ guard_stage api_guard_default_stage(const guard_policy_info *pi)
 
 /* ---- the result ---- */
 
-/* A JSON string of text, with each byte that is not part of valid UTF-8
- * replaced by U+FFFD (a text may hold any bytes; JSON may not). */
-static json_t *json_text(const char *text, size_t len)
-{
-    json_t *j = json_stringn(text, len);
-    if (j || !len)
-        return j;
-    buf b;
-    buf_init(&b, len * 3 + 16);
-    const unsigned char *u = (const unsigned char *)text;
-    for (size_t i = 0; i < len;) {
-        size_t k = 0;
-        unsigned char c = u[i];
-        size_t left = len - i;
-        if (c < 0x80)
-            k = 1;
-        else if (c >= 0xC2 && c <= 0xDF && left >= 2 && (u[i + 1] & 0xC0) == 0x80)
-            k = 2;
-        else if (c >= 0xE0 && c <= 0xEF && left >= 3 && (u[i + 1] & 0xC0) == 0x80 && (u[i + 2] & 0xC0) == 0x80 &&
-                 !(c == 0xE0 && u[i + 1] < 0xA0) && !(c == 0xED && u[i + 1] >= 0xA0))
-            k = 3;
-        else if (c >= 0xF0 && c <= 0xF4 && left >= 4 && (u[i + 1] & 0xC0) == 0x80 && (u[i + 2] & 0xC0) == 0x80 &&
-                 (u[i + 3] & 0xC0) == 0x80 && !(c == 0xF0 && u[i + 1] < 0x90) && !(c == 0xF4 && u[i + 1] >= 0x90))
-            k = 4;
-        if ((k ? buf_append(&b, text + i, k) : buf_append(&b, "\xEF\xBF\xBD", 3)) != ERR_OK) {
-            buf_free(&b);
-            return NULL;
-        }
-        i += k ? k : 1;
-    }
-    j = json_stringn(b.p ? b.p : "", b.len);
-    buf_free(&b);
-    return j;
-}
-
 static int hit_cmp(const void *a, const void *b)
 {
     const guard_hit *x = *(const guard_hit *const *)a, *y = *(const guard_hit *const *)b;
@@ -173,7 +138,7 @@ json_t *api_guard_result(const guard_engine *g, int policy, guard_stage st, guar
         buf b;
         buf_init(&b, len + 64 * n + 4096);
         if (guard_redact(q, st, 0, text, len, &b, NULL) != ERR_OK ||
-            json_object_set_new(o, "redacted", json_text(b.p ? b.p : "", b.len)) != 0) {
+            json_object_set_new(o, "redacted", guard_json_text(b.p ? b.p : "", b.len)) != 0) {
             buf_free(&b);
             json_decref(o);
             o = NULL;

@@ -269,6 +269,8 @@ typedef struct walk {
     bool bad;
     sites *s;
     gw_endpoint ep;
+    guard_stage text_st, args_st; /* the stages of texts and of tool-call arguments */
+    int32_t where;                /* the message index (requests), -1 (answers) */
 } walk;
 
 static void w_ws(walk *w)
@@ -405,13 +407,15 @@ static bool key_is(jval key, const char *name)
     return key.len == n + 2 && memcmp(key.p + 1, name, n) == 0;
 }
 
-/* A string value where a text is expected: a site; anything else skipped. */
+/* A string value where a text is expected: a site (role assistant; a
+ * request's message walk sets its sites' role afterwards); anything else
+ * skipped. */
 static void w_text(walk *w, guard_stage st)
 {
     if (w->p < w->end && *w->p == '"') {
         jval v = w_str(w);
         if (!w->bad)
-            add_site(w->s, v, st, GR_ASSISTANT, -1);
+            add_site(w->s, v, st, GR_ASSISTANT, w->where);
     } else {
         w_skip(w, 0);
     }
@@ -420,7 +424,7 @@ static void w_text(walk *w, guard_stage st)
 static void w_function(walk *w, jval key, int depth)
 {
     if (key_is(key, "arguments"))
-        w_text(w, GS_TOOL);
+        w_text(w, w->args_st);
     else
         w_skip(w, depth);
 }
@@ -444,7 +448,7 @@ static void w_call_elem(walk *w, int depth)
 static void w_message(walk *w, jval key, int depth)
 {
     if (key_is(key, "content"))
-        w_text(w, GS_OUTPUT);
+        w_text(w, w->text_st);
     else if (key_is(key, "tool_calls") && w->p < w->end && *w->p == '[')
         w_array(w, depth, w_call_elem);
     else
@@ -456,7 +460,7 @@ static void w_choice(walk *w, jval key, int depth)
     if (w->ep != EP_COMPLETIONS && key_is(key, "message") && w->p < w->end && *w->p == '{')
         w_object(w, depth, w_message);
     else if (w->ep == EP_COMPLETIONS && key_is(key, "text"))
-        w_text(w, GS_OUTPUT);
+        w_text(w, w->text_st);
     else
         w_skip(w, depth);
 }
@@ -481,7 +485,7 @@ static void w_root(walk *w, jval key, int depth)
  * well-formed (s is then reset). */
 static bool openai_answer_sites(sites *s, gw_endpoint ep, const char *body, size_t len)
 {
-    walk w = { .p = body, .end = body + len, .s = s, .ep = ep };
+    walk w = { .p = body, .end = body + len, .s = s, .ep = ep, .text_st = GS_OUTPUT, .args_st = GS_TOOL, .where = -1 };
     w_ws(&w);
     w_object(&w, 0, w_root);
     w_ws(&w);
@@ -497,75 +501,37 @@ static bool openai_answer_sites(sites *s, gw_endpoint ep, const char *body, size
 typedef struct mwalk {
     walk w;
     jval role;                   /* of the message being walked */
-    int32_t where;
 } mwalk;
 
 static void w_part(walk *w, jval key, int depth)
 {
-    if (key_is(key, "text") && w->p < w->end && *w->p == '"') {
-        jval v = w_str(w);
-        if (!w->bad)
-            add_site(w->s, v, GS_INPUT, GR_OTHER, ((mwalk *)(void *)w)->where);
-    } else {
+    if (key_is(key, "text"))
+        w_text(w, w->text_st);
+    else
         w_skip(w, depth);
-    }
 }
 
 static void w_part_elem(walk *w, int depth)
 {
     if (w->p < w->end && *w->p == '{')
         w_object(w, depth, w_part);
-    else if (w->p < w->end && *w->p == '"') {
-        jval v = w_str(w);
-        if (!w->bad)
-            add_site(w->s, v, GS_INPUT, GR_OTHER, ((mwalk *)(void *)w)->where);
-    } else
-        w_skip(w, depth);
-}
-
-static void w_in_function(walk *w, jval key, int depth)
-{
-    if (key_is(key, "arguments") && w->p < w->end && *w->p == '"') {
-        jval v = w_str(w);
-        if (!w->bad)
-            add_site(w->s, v, GS_INPUT, GR_OTHER, ((mwalk *)(void *)w)->where);
-    } else {
-        w_skip(w, depth);
-    }
-}
-
-static void w_in_call(walk *w, jval key, int depth)
-{
-    if (key_is(key, "function") && w->p < w->end && *w->p == '{')
-        w_object(w, depth, w_in_function);
     else
-        w_skip(w, depth);
-}
-
-static void w_in_call_elem(walk *w, int depth)
-{
-    if (w->p < w->end && *w->p == '{')
-        w_object(w, depth, w_in_call);
-    else
-        w_skip(w, depth);
+        w_text(w, w->text_st);
 }
 
 static void w_msg_member(walk *w, jval key, int depth)
 {
     mwalk *m = (mwalk *)(void *)w;
-    if (key_is(key, "role") && w->p < w->end && *w->p == '"') {
+    if (key_is(key, "role") && w->p < w->end && *w->p == '"')
         m->role = w_str(w);
-    } else if (key_is(key, "content") && w->p < w->end && *w->p == '"') {
-        jval v = w_str(w);
-        if (!w->bad)
-            add_site(w->s, v, GS_INPUT, GR_OTHER, m->where);
-    } else if (key_is(key, "content") && w->p < w->end && *w->p == '[') {
+    else if (key_is(key, "content") && w->p < w->end && *w->p == '[')
         w_array(w, depth, w_part_elem);
-    } else if (key_is(key, "tool_calls") && w->p < w->end && *w->p == '[') {
-        w_array(w, depth, w_in_call_elem);
-    } else {
+    else if (key_is(key, "content"))
+        w_text(w, w->text_st);
+    else if (key_is(key, "tool_calls") && w->p < w->end && *w->p == '[')
+        w_array(w, depth, w_call_elem);
+    else
         w_skip(w, depth);
-    }
 }
 
 static void w_msg_elem(walk *w, int depth)
@@ -581,7 +547,7 @@ static void w_msg_elem(walk *w, int depth)
     guard_role r = m->role.type ? role_of(m->role) : GR_OTHER;
     for (size_t i = first; i < w->s->n; i++)
         w->s->v[i].role = r;
-    m->where++;
+    w->where++;
 }
 
 /* The sites of an OpenAI messages array in one pass; false when it is not
@@ -589,7 +555,8 @@ static void w_msg_elem(walk *w, int depth)
 static bool openai_message_sites(sites *s, jval messages)
 {
     size_t n0 = s->n;
-    mwalk m = { .w = { .p = messages.p, .end = messages.p + messages.len, .s = s } };
+    mwalk m = { .w = { .p = messages.p, .end = messages.p + messages.len, .s = s, .text_st = GS_INPUT,
+                       .args_st = GS_INPUT, .where = 0 } };
     w_array(&m.w, 0, w_msg_elem);
     if (m.w.bad || m.w.p != m.w.end) {
         s->n = n0;

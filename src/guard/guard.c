@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include "core/jscan.h"
 #include "eval/jschema.h"
 #include "guard/guard_int.h"
 
@@ -1370,32 +1371,21 @@ err_code guard_restore(const guard_req *q, const char *text, size_t len, buf *ou
 
 /* A JSON string of text, with invalid UTF-8 replaced by U+FFFD (jansson
  * refuses it). */
-static json_t *json_text(const char *text, size_t len)
+json_t *guard_json_text(const char *text, size_t len)
 {
     json_t *j = json_stringn(text ? text : "", len);
     if (j || !len)
         return j;
     buf b;
     buf_init(&b, len * 3 + 16);
-    const unsigned char *u = (const unsigned char *)text;
     for (size_t i = 0; i < len;) {
-        size_t k = 0;
-        unsigned char c = u[i];
-        if (c < 0x80)
-            k = 1;
-        else if (c >= 0xC2 && c <= 0xDF && i + 1 < len && (u[i + 1] & 0xC0) == 0x80)
-            k = 2;
-        else if (c >= 0xE0 && c <= 0xEF && i + 2 < len && (u[i + 1] & 0xC0) == 0x80 && (u[i + 2] & 0xC0) == 0x80 &&
-                 !(c == 0xE0 && u[i + 1] < 0xA0) && !(c == 0xED && u[i + 1] > 0x9F))
-            k = 3;
-        else if (c >= 0xF0 && c <= 0xF4 && i + 3 < len && (u[i + 1] & 0xC0) == 0x80 && (u[i + 2] & 0xC0) == 0x80 &&
-                 (u[i + 3] & 0xC0) == 0x80 && !(c == 0xF0 && u[i + 1] < 0x90) && !(c == 0xF4 && u[i + 1] > 0x8F))
-            k = 4;
-        if (k ? buf_append(&b, text + i, k) : buf_append(&b, "\xEF\xBF\xBD", 3)) {
+        size_t ok = jscan_utf8_prefix(text + i, len - i);
+        if (buf_append(&b, text + i, ok) != ERR_OK ||
+            (i + ok < len && buf_append(&b, "\xEF\xBF\xBD", 3) != ERR_OK)) {
             buf_free(&b);
             return NULL;
         }
-        i += k ? k : 1;
+        i += ok + (i + ok < len);
     }
     j = json_stringn(b.p ? b.p : "", b.len);
     buf_free(&b);
@@ -1410,7 +1400,7 @@ json_t *guard_harm_request(const guard_req *q, int p, const char *model, const c
         return NULL;
     if (!model)
         model = q->g->v[p].info.harm_model;
-    json_t *content = json_text(text, len);
+    json_t *content = guard_json_text(text, len);
     if (!content || !model)
         return json_decref(content), NULL;
     return json_pack("{s:s, s:[{s:s, s:o}], s:i}", "model", model, "messages", "role", "user", "content", content,
@@ -1467,7 +1457,7 @@ json_t *guard_webhook_request(const guard_req *q, int p, guard_stage st, const c
     if (!arr)
         return NULL;
     for (size_t i = 0; i < n; i++) {
-        json_t *s = json_text(texts[i], texts[i] ? lens[i] : 0);
+        json_t *s = guard_json_text(texts[i], texts[i] ? lens[i] : 0);
         if (!s || json_array_append_new(arr, s)) {
             json_decref(arr);
             return NULL;

@@ -210,6 +210,11 @@ err_code guard_stream_finish(guard_stream *s, buf *out);
 bool guard_stream_blocked(const guard_stream *s);
 void guard_stream_free(guard_stream *s); /* NULL ok */
 
+/* A JSON string of text, each byte that is not part of valid UTF-8
+ * replaced by U+FFFD (a scanned text may hold any bytes; JSON may not).
+ * NULL when out of memory. */
+json_t *guard_json_text(const char *text, size_t len);
+
 /* ------------------------------------------------------------------ */
 /* Remote checks. The caller sends the request the engine builds and feeds
  * the answer (or the failure) back; either one records the check. */
