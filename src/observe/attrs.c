@@ -264,6 +264,20 @@ void trace_attrs_json(const trace_rec *t, int span_index, json_t *obj)
  * renders every span of every trace; building jansson objects to dump them
  * cost it about 100,000 instructions a trace) ---- */
 
+/* v in decimal, without printf (the writer renders every span's numbers). */
+static void put_ll(buf *out, long long v)
+{
+    char t[24];
+    size_t n = sizeof t;
+    unsigned long long u = v < 0 ? 0ull - (unsigned long long)v : (unsigned long long)v;
+    do
+        t[--n] = (char)('0' + u % 10);
+    while ((u /= 10) > 0);
+    if (v < 0)
+        t[--n] = '-';
+    buf_append(out, t + n, sizeof t - n);
+}
+
 static void put_str(buf *out, const char *s, size_t n)
 {
     char tmp[512];
@@ -299,7 +313,6 @@ static bool row_write(const attr_row *r, const void *rec, bool first, buf *out)
     bool has = true;
     if (r->kind == F_LL_HAS || r->kind == F_DBL_HAS)
         memcpy(&has, base + r->has_off, sizeof has);
-    char num[32];
     long long ll = 0;
     int iv = 0;
     uint64_t u = 0;
@@ -359,13 +372,13 @@ static bool row_write(const attr_row *r, const void *rec, bool first, buf *out)
     }
     case F_LL_KNOWN:
     case F_LL_HAS:
-        buf_append(out, num, (size_t)snprintf(num, sizeof num, "%lld", ll));
+        put_ll(out, ll);
         break;
     case F_DBL_HAS:
         put_real(out, d);
         break;
     case F_INT_POS:
-        buf_append(out, num, (size_t)snprintf(num, sizeof num, "%d", iv));
+        put_ll(out, iv);
         break;
     case F_BOOL: {
         bool v;
@@ -377,7 +390,7 @@ static bool row_write(const attr_row *r, const void *rec, bool first, buf *out)
         put_real(out, (double)u / 1e9);
         break;
     case F_NS_MICROS:
-        buf_append(out, num, (size_t)snprintf(num, sizeof num, "%llu", (unsigned long long)(u / 1000)));
+        put_ll(out, (long long)(u / 1000));
         break;
     }
     return true;
@@ -455,10 +468,18 @@ void trace_span_name(const trace_rec *t, int span_index, char *out, size_t cap)
             snprintf(out, cap, "attempt");
         break;
     }
-    case SPAN_GUARDRAIL: {
-        int pn = (int)strnlen(s->guard_policy, sizeof s->guard_policy);
-        int dn = (int)strnlen(s->guard_detector, sizeof s->guard_detector);
-        snprintf(out, cap, "guardrail %.*s/%.*s", pn, s->guard_policy, dn, s->guard_detector);
+    case SPAN_GUARDRAIL: { /* "guardrail POLICY/DETECTOR", without printf (one per check, every request) */
+        size_t pn = strnlen(s->guard_policy, sizeof s->guard_policy);
+        size_t dn = strnlen(s->guard_detector, sizeof s->guard_detector);
+        if (cap < 10 + pn + 1 + dn + 1) {
+            snprintf(out, cap, "guardrail %.*s/%.*s", (int)pn, s->guard_policy, (int)dn, s->guard_detector);
+            break;
+        }
+        memcpy(out, "guardrail ", 10);
+        memcpy(out + 10, s->guard_policy, pn);
+        out[10 + pn] = '/';
+        memcpy(out + 11 + pn, s->guard_detector, dn);
+        out[11 + pn + dn] = '\0';
         break;
     }
     case SPAN_PROMPT: snprintf(out, cap, "prompt"); break;
