@@ -306,34 +306,42 @@ static void w_skip(walk *w, int depth);
 typedef void (*w_member_fn)(walk *w, jval key, int depth);
 typedef void (*w_elem_fn)(walk *w, int depth);
 
-static void w_object(walk *w, int depth, w_member_fn f)
+/* An object (fm gets each member) or an array (fe gets each element);
+ * with no callback, the values are skipped. */
+static void w_container(walk *w, int depth, char open, w_member_fn fm, w_elem_fn fe)
 {
-    if (w->p >= w->end || *w->p != '{' || depth > 64) {
+    char close = open == '{' ? '}' : ']';
+    if (w->p >= w->end || *w->p != open || depth > 64) {
         w->bad = true;
         return;
     }
     w->p++;
     w_ws(w);
-    if (w->p < w->end && *w->p == '}') {
+    if (w->p < w->end && *w->p == close) {
         w->p++;
         return;
     }
     while (!w->bad) {
         w_ws(w);
-        if (w->p >= w->end || *w->p != '"') {
-            w->bad = true;
-            return;
+        jval key = { 0 };
+        if (open == '{') {
+            if (w->p >= w->end || *w->p != '"') {
+                w->bad = true;
+                return;
+            }
+            key = w_str(w);
+            w_ws(w);
+            if (w->bad || w->p >= w->end || *w->p != ':') {
+                w->bad = true;
+                return;
+            }
+            w->p++;
+            w_ws(w);
         }
-        jval key = w_str(w);
-        w_ws(w);
-        if (w->bad || w->p >= w->end || *w->p != ':') {
-            w->bad = true;
-            return;
-        }
-        w->p++;
-        w_ws(w);
-        if (f)
-            f(w, key, depth + 1);
+        if (fm)
+            fm(w, key, depth + 1);
+        else if (fe)
+            fe(w, depth + 1);
         else
             w_skip(w, depth + 1);
         w_ws(w);
@@ -341,7 +349,7 @@ static void w_object(walk *w, int depth, w_member_fn f)
             w->p++;
             continue;
         }
-        if (w->p < w->end && *w->p == '}') {
+        if (w->p < w->end && *w->p == close) {
             w->p++;
             return;
         }
@@ -349,36 +357,8 @@ static void w_object(walk *w, int depth, w_member_fn f)
     }
 }
 
-static void w_array(walk *w, int depth, w_elem_fn f)
-{
-    if (w->p >= w->end || *w->p != '[' || depth > 64) {
-        w->bad = true;
-        return;
-    }
-    w->p++;
-    w_ws(w);
-    if (w->p < w->end && *w->p == ']') {
-        w->p++;
-        return;
-    }
-    while (!w->bad) {
-        w_ws(w);
-        if (f)
-            f(w, depth + 1);
-        else
-            w_skip(w, depth + 1);
-        w_ws(w);
-        if (w->p < w->end && *w->p == ',') {
-            w->p++;
-            continue;
-        }
-        if (w->p < w->end && *w->p == ']') {
-            w->p++;
-            return;
-        }
-        w->bad = true;
-    }
-}
+static void w_object(walk *w, int depth, w_member_fn f) { w_container(w, depth, '{', f, NULL); }
+static void w_array(walk *w, int depth, w_elem_fn f) { w_container(w, depth, '[', NULL, f); }
 
 static void w_skip(walk *w, int depth)
 {
