@@ -32,6 +32,9 @@
 #include "api/prompts.h"
 #include "api/traces.h"
 #include "api/guard.h"
+#include "api/evals.h"
+#include "api/stats.h"
+#include "web/web.h"
 #include "gateway/gateway.h"
 #include "observe/metrics.h"
 #include "gateway/request.h"
@@ -2003,7 +2006,8 @@ static void r_root(http_req *r)
         "{\"name\":\"genaiops\",\"version\":\"" GENAIOPS_VERSION "\",\"endpoints\":[\"/v1/chat/completions\","
         "\"/v1/completions\",\"/v1/embeddings\",\"/v1/messages\",\"/v1/models\",\"/healthz\",\"/readyz\","
         "\"/metrics\",\"/api/v1/status\",\"/api/v1/traces\",\"/api/v1/scores\",\"/api/v1/score-configs\","
-        "\"/api/v1/prompts\",\"/api/public/v2/prompts\"]}";
+        "\"/api/v1/prompts\",\"/api/public/v2/prompts\",\"/api/v1/guard\",\"/api/v1/evals\",\"/api/v1/stats\","
+        "\"/ui/\"]}";
     http_resp_send(r, 200, "application/json", body, sizeof body - 1);
 }
 
@@ -2065,6 +2069,20 @@ void gateway_handle(http_req *r)
             gw_worker *w = http_worker_data(r->worker);
             api_guard(r, w->g->cfg, w->g->guard);
         }
+        return;
+    }
+    if (!path_known && (sv_eq_cstr(r->path, "/api/v1/evals") || sv_starts(r->path, SV("/api/v1/evals/")))) {
+        if (admin_ok(r))
+            api_evals(r, store_url(r));
+        return;
+    }
+    if (!path_known && sv_starts(r->path, SV("/api/v1/stats/"))) {
+        if (admin_ok(r))
+            api_stats(r, store_url(r));
+        return;
+    }
+    if (!path_known && (sv_eq_cstr(r->path, "/ui") || sv_starts(r->path, SV("/ui/")))) {
+        web_serve(r); /* the assets are public; the data they show needs the admin key */
         return;
     }
     if (!path_known && sv_starts(r->path, SV("/api/v1/traces/")) && r->path.len > 15 && sv_eq_cstr(method, "GET")) {
