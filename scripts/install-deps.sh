@@ -14,6 +14,9 @@ command -v npm >/dev/null 2>&1 || pkgs+=(npm)
 # promtool checks the /metrics text in the tests; Debian ships it only in
 # `prometheus` (19 MB download, 96 MB installed). PROMTOOL=/path also works.
 command -v promtool >/dev/null 2>&1 || [ -x "${PROMTOOL:-}" ] || pkgs+=(prometheus)
+# Debian's Chromium, driven by playwright-core in the console's browser tests
+# (tests/browser). CHROMIUM_PATH=/path also works.
+command -v chromium >/dev/null 2>&1 || [ -x "${CHROMIUM_PATH:-}" ] || pkgs+=(chromium fonts-dejavu-core)
 [ "${1:-}" = "--bench" ] && pkgs+=(nginx-light wrk)
 missing=()
 for p in "${pkgs[@]}"; do
@@ -42,6 +45,12 @@ fi
 if [ -f tests/sdk/package.json ] && [ ! -d tests/sdk/node_modules/openai ]; then
   echo "install-deps: npm ci in tests/sdk"
   (cd tests/sdk && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+fi
+# playwright-core (pinned in tests/browser/package-lock.json) drives Chromium in the console's tests;
+# it downloads no browser of its own.
+if [ -f tests/browser/package.json ] && [ ! -d tests/browser/node_modules/playwright-core ]; then
+  echo "install-deps: npm ci in tests/browser"
+  (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
 fi
 # promptfoo itself, for the verdict-parity test of `genaiops eval` (tests/parity; pinned in its
 # package-lock.json). `npm install` rather than `npm ci`: npm's lock files leave out the

@@ -2,6 +2,7 @@
 # The one test command (`make test`, and CI's): builds and runs every suite,
 # then prints one line per stage and, last, the total "N passed, N failed".
 #   stages: source checks, unit (release), integration + SDK (release binary),
+#           the console in Chromium (release binary; screenshots in the log dir),
 #           unit + integration under ASan/UBSan, short libFuzzer runs.
 # Environment: SKIP_ASAN=1, SKIP_FUZZ=1, FUZZ_SECONDS (default 20 per target).
 set -uo pipefail
@@ -48,6 +49,15 @@ run_node() { # label bin
   stage "$1" $c
 }
 
+run_browser() { # label bin: the console in Chromium (tests/browser), one file at a time
+  local out="$LOG/$1.log"
+  GENAIOPS_BIN="$2" TEST_LOG_DIR="$LOG" node --test --test-concurrency=1 --test-reporter=tap \
+    tests/browser/*.test.mjs >"$out" 2>&1
+  local c; c=$(node_counts "$out")
+  grep -E '^not ok|^# Subtest' "$out" | grep -B1 '^not ok' | head -20
+  stage "$1" $c
+}
+
 # 1. source checks
 if bash scripts/check-src.sh >"$LOG/check-src.log" 2>&1; then stage "source checks" 1 0
 else cat "$LOG/check-src.log"; stage "source checks" 0 1; fi
@@ -58,6 +68,7 @@ if cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >"$LOG/build.log" 2>&1 
   stage "build (release)" 1 0
   run_unit "unit (release)" build/unit_tests
   run_node "integration+sdk (release)" "$ROOT/build/genaiops"
+  run_browser "browser (release)" "$ROOT/build/genaiops"
 else
   tail -30 "$LOG/build.log"; stage "build (release)" 0 1
 fi

@@ -170,12 +170,14 @@ int cli_serve(int argc, char **argv)
     log_info("genaiops %s listening on http://%s:%d (workers: %d, providers: %zu, models: %zu, store: %s)",
              GENAIOPS_VERSION, hostshown, http_server_port(running), nworkers, cfg->nproviders, cfg->nmodels,
              store_path(st));
+    log_info("console: http://%s:%d/ui/", hostshown, http_server_port(running));
     if (isatty(STDERR_FILENO) || getenv("GENAIOPS_BANNER"))
         fprintf(stderr,
-                "\n  OpenAI-compatible endpoint: http://%s:%d/v1   (try model \"sim/echo\")\n"
+                "\n  console (open in a browser): http://%s:%d/ui/\n"
+                "  OpenAI-compatible endpoint: http://%s:%d/v1   (try model \"sim/echo\")\n"
                 "  health: http://%s:%d/healthz   status: http://%s:%d/api/v1/status\n\n",
                 hostshown, http_server_port(running), hostshown, http_server_port(running), hostshown,
-                http_server_port(running));
+                http_server_port(running), hostshown, http_server_port(running));
     uv_loop_t *loop = uv_default_loop();
     uv_signal_init(loop, &sigs[0]);
     uv_signal_init(loop, &sigs[1]);
