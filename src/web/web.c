@@ -108,7 +108,13 @@ void web_serve(http_req *r)
     if (len > 0 && p[0] != '.')
         a = web_find(p, len);
     if (!a) {
-        if (memchr(last, '.', (size_t)(p + len - last))) {
+        /* the app's sections are pages whatever their ids hold (prompt
+         * names may have dots); elsewhere a name with a dot is a file */
+        static const char *const sections[] = { "traces/", "prompts/", "evals/", "guardrails/" };
+        bool page = false;
+        for (size_t i = 0; i < countof(sections) && !page; i++)
+            page = len > strlen(sections[i]) && memcmp(p, sections[i], strlen(sections[i])) == 0;
+        if (!page && memchr(last, '.', (size_t)(p + len - last))) {
             send_text(r, 404, "no such file in the console\n");
             return;
         }
