@@ -1,12 +1,14 @@
 /*
- * eval.c - `genaiops eval`: run a promptfoo-format suite (runner.h), and
- * list and show the stored runs (evstore.h).
+ * eval.c - `genaiops eval`: run a promptfoo-format suite (runner.h), list
+ * and show the stored runs (evstore.h), and compare two of them
+ * (compare.h, the same comparison the REST API answers with).
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "eval/compare.h"
 #include "eval/evstore.h"
 #include "eval/report.h"
 #include "eval/runner.h"
@@ -215,63 +217,21 @@ static int cmd_show(int argc, char **argv)
     return rc;
 }
 
-/* Compares two stored runs result by result (pairs keyed by test, prompt,
- * provider and repeat); prints the comparison (or its JSON) and sets
- * *gate_failed. Returns 0, or 1 on errors (printed). */
+/* Compares two stored runs result by result (ev_compare_runs, shared with
+ * the REST API); prints the comparison (or its JSON) and sets *gate_failed.
+ * Returns 0, or 1 on errors (printed). */
 static int compare_runs(const char *url, const char *base, const char *cur, const char *skip, double tol,
                         double alpha, bool json, uint64_t seed, bool *gate_failed, json_t **out)
 {
-    evstore_outcome *a = NULL, *b = NULL;
-    size_t na = 0, nb = 0;
-    char ida[64], idb[64];
     query_error e;
+    json_t *cmp = NULL;
     *gate_failed = false;
-    if (evstore_outcomes(url, cur, NULL, &b, &nb, idb, &e) != ERR_OK ||
-        evstore_outcomes(url, base, skip ? skip : idb, &a, &na, ida, &e) != ERR_OK) {
+    if (ev_compare_runs(url, base, cur, skip, tol, alpha, seed, NULL, &cmp, &e) != ERR_OK) {
         fprintf(stderr, "genaiops eval: comparing runs: %s\n", e.message);
-        free(a);
-        free(b);
         return 1;
     }
-    ev_pair *pairs = calloc(na < nb ? na + 1 : nb + 1, sizeof *pairs);
-    char(*keys)[160] = calloc(na < nb ? na + 1 : nb + 1, sizeof *keys);
-    size_t n = 0, i = 0, j = 0;
-    while (pairs && keys && i < na && j < nb) {
-        const evstore_outcome *x = &a[i], *y = &b[j];
-        int c = x->test != y->test ? (x->test < y->test ? -1 : 1)
-                : x->prompt != y->prompt ? (x->prompt < y->prompt ? -1 : 1)
-                : x->provider != y->provider ? (x->provider < y->provider ? -1 : 1)
-                : x->repeat != y->repeat ? (x->repeat < y->repeat ? -1 : 1) : 0;
-        if (c < 0) {
-            i++;
-            continue;
-        }
-        if (c > 0) {
-            j++;
-            continue;
-        }
-        snprintf(keys[n], sizeof keys[n], "tests[%u] prompt %u provider %u", (unsigned)x->test,
-                 (unsigned)x->prompt, (unsigned)x->provider);
-        if (y->description[0])
-            snprintf(keys[n] + strlen(keys[n]), sizeof keys[n] - strlen(keys[n]), " (%s)", y->description);
-        if (x->repeat)
-            snprintf(keys[n] + strlen(keys[n]), sizeof keys[n] - strlen(keys[n]), " repeat %u", (unsigned)x->repeat);
-        pairs[n] = (ev_pair){ keys[n], x->pass, y->pass, x->score, y->score };
-        n++, i++, j++;
-    }
-    json_t *cmp = pairs && keys ? ev_compare(pairs, n, tol, alpha, seed) : NULL;
-    free(pairs);
-    free(keys);
-    free(a);
-    free(b);
-    if (!cmp) {
-        fprintf(stderr, "genaiops eval: comparing runs failed (out of memory or a bad tolerance/alpha)\n");
-        return 1;
-    }
-    json_object_set_new(cmp, "baseline", json_string(ida));
-    json_object_set_new(cmp, "current", json_string(idb));
-    json_object_set_new(cmp, "tolerance", json_real(tol));
-    json_object_set_new(cmp, "alpha", json_real(alpha));
+    const char *ida = json_string_value(json_object_get(cmp, "baseline"));
+    const char *idb = json_string_value(json_object_get(cmp, "current"));
     *gate_failed = json_is_true(json_object_get(cmp, "gate_failed"));
     if (out) { /* the caller prints it (with the run's summary) */
         *out = cmp;

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "eval/stats.h"
 #include "store/store.h"
 
 #define EVSTORE_BATCH 500
@@ -274,8 +275,18 @@ static json_t *run_row(sqlite3_stmt *st, bool full)
                           sqlite3_column_text(st, 3), "suite", sqlite3_column_text(st, 4), "records",
                           (json_int_t)sqlite3_column_int64(st, 5), "passed", (json_int_t)passed, "failed",
                           (json_int_t)failed, "errors", (json_int_t)errors);
-    if (o)
+    if (o) {
         json_object_set_new(o, "pass_rate", judged ? json_real((double)passed / (double)judged) : json_null());
+        double lo, hi;
+        ev_wilson((size_t)passed, (size_t)judged, EV_Z95, &lo, &hi);
+        json_object_set_new(o, "interval", judged ? json_pack("[f, f]", lo, hi) : json_null());
+    }
+    if (o && !full && sqlite3_column_count(st) > 11) { /* the list's provider labels */
+        json_t *labels = text_json(st, 11);
+        json_object_set_new(o, "providers", json_is_array(labels) ? labels : json_array());
+        if (!json_is_array(labels))
+            json_decref(labels);
+    }
     if (o && full) {
         json_t *meta = text_json(st, 9), *sum = text_json(st, 10);
         json_object_set_new(o, "meta", meta ? meta : json_null());
@@ -286,6 +297,11 @@ static json_t *run_row(sqlite3_stmt *st, bool full)
 
 err_code evstore_list(const char *url, size_t limit, json_t **out, query_error *e)
 {
+    return evstore_search(url, limit, NULL, out, e);
+}
+
+err_code evstore_search(const char *url, size_t limit, const char *q, json_t **out, query_error *e)
+{
     sqlite3 *db = NULL;
     char msg[512];
     *out = NULL;
@@ -294,15 +310,35 @@ err_code evstore_list(const char *url, size_t limit, json_t **out, query_error *
     sqlite3_stmt *st = NULL;
     err_code rc = ERR_OK;
     json_t *arr = json_array();
-    if (sqlite3_prepare_v2(db, "SELECT " RUN_COLS " FROM eval_runs ORDER BY created_ns DESC LIMIT ?", -1, &st,
-                           NULL) != SQLITE_OK) {
-        rc = read_fail(e, db, "listing runs");
+    /* instr on lower() is a plain substring test: no LIKE wildcards to escape */
+    if (!arr || sqlite3_prepare_v2(db,
+                                   "SELECT " RUN_COLS ", (SELECT json_group_array(json_extract(value, '$.label'))"
+                                   " FROM json_each(CASE WHEN json_valid(meta) THEN meta ELSE '{}' END, '$.providers'))"
+                                   " FROM eval_runs WHERE ?2 IS NULL OR instr(lower(id), ?2) > 0"
+                                   " OR instr(lower(ifnull(description, '')), ?2) > 0"
+                                   " OR instr(lower(ifnull(suite, '')), ?2) > 0"
+                                   " ORDER BY created_ns DESC LIMIT ?1",
+                                   -1, &st, NULL) != SQLITE_OK) {
+        rc = arr ? read_fail(e, db, "listing runs") : query_fail(e, 500, NULL, "out_of_memory", "out of memory");
         goto out;
     }
     sqlite3_bind_int64(st, 1, (sqlite3_int64)(limit ? limit : 20));
+    char low[EVSTORE_QUERY_MAX + 1];
+    if (q && *q) {
+        size_t n = 0;
+        for (; q[n] && n < EVSTORE_QUERY_MAX; n++) /* ASCII only, as SQLite's lower() */
+            low[n] = (char)(q[n] >= 'A' && q[n] <= 'Z' ? q[n] + 32 : q[n]);
+        low[n] = '\0';
+        sqlite3_bind_text(st, 2, low, -1, SQLITE_STATIC);
+    }
     int step;
-    while ((step = sqlite3_step(st)) == SQLITE_ROW)
-        json_array_append_new(arr, run_row(st, false));
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        json_t *row = run_row(st, false);
+        if (!row || json_array_append_new(arr, row) != 0) {
+            rc = query_fail(e, 500, NULL, "out_of_memory", "out of memory");
+            goto out;
+        }
+    }
     if (step != SQLITE_DONE)
         rc = read_fail(e, db, "listing runs");
 out:
@@ -315,18 +351,13 @@ out:
     return rc;
 }
 
-err_code evstore_get(const char *url, const char *id, bool results, json_t **out, query_error *e)
+/* Finds the run `id` (a full id, a unique prefix or "latest") on db:
+ * *run is its full row (run_row with meta and summary). */
+static err_code find_run(sqlite3 *db, const char *id, json_t **run, query_error *e)
 {
-    sqlite3 *db = NULL;
-    char msg[512];
-    *out = NULL;
-    if (!id || !*id || strlen(id) > 60)
-        return query_fail(e, 400, "id", "invalid_run_id", "a run id is required (see `genaiops eval list`)");
-    if (evstore_db(url, &db, msg, sizeof msg) != ERR_OK)
-        return query_fail(e, 503, NULL, "store_unavailable", "%s", msg);
     sqlite3_stmt *st = NULL;
     err_code rc = ERR_OK;
-    json_t *run = NULL;
+    *run = NULL;
     bool latest = strcmp(id, "latest") == 0;
     const char *sql = latest ? "SELECT " RUN_COLS " FROM eval_runs ORDER BY created_ns DESC LIMIT 1"
                              : "SELECT " RUN_COLS " FROM eval_runs WHERE substr(id, 1, length(?1)) = ?1 LIMIT 2";
@@ -337,21 +368,49 @@ err_code evstore_get(const char *url, const char *id, bool results, json_t **out
     if (!latest)
         sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
     int step = sqlite3_step(st);
-    if (step == SQLITE_ROW)
-        run = run_row(st, true);
+    if (step == SQLITE_ROW && !(*run = run_row(st, true))) {
+        rc = query_fail(e, 500, NULL, "out_of_memory", "out of memory");
+        goto out;
+    }
     if (step == SQLITE_ROW && !latest && sqlite3_step(st) == SQLITE_ROW) {
         rc = query_fail(e, 400, "id", "ambiguous_run_id", "run id '%s' matches several runs; give more of it", id);
         goto out;
     }
-    if (!run) {
-        rc = step == SQLITE_ROW || step == SQLITE_DONE
-                 ? query_fail(e, 404, "id", "run_not_found", "no evaluation run '%s'", id)
-                 : read_fail(e, db, "reading the run");
-        goto out;
+    if (!*run)
+        rc = step == SQLITE_DONE ? query_fail(e, 404, "id", "run_not_found", "no evaluation run '%s'", id)
+                                 : read_fail(e, db, "reading the run");
+out:
+    sqlite3_finalize(st);
+    if (rc != ERR_OK) {
+        json_decref(*run);
+        *run = NULL;
     }
+    return rc;
+}
+
+static err_code open_for_read(const char *url, const char *id, sqlite3 **db, query_error *e)
+{
+    char msg[512];
+    *db = NULL;
+    if (!id || !*id || strlen(id) > 60)
+        return query_fail(e, 400, "id", "invalid_run_id", "a run id is required (see `genaiops eval list`)");
+    if (evstore_db(url, db, msg, sizeof msg) != ERR_OK)
+        return query_fail(e, 503, NULL, "store_unavailable", "%s", msg);
+    return ERR_OK;
+}
+
+err_code evstore_get(const char *url, const char *id, bool results, json_t **out, query_error *e)
+{
+    sqlite3 *db = NULL;
+    *out = NULL;
+    err_code rc = open_for_read(url, id, &db, e);
+    if (rc != ERR_OK)
+        return rc;
+    sqlite3_stmt *st = NULL;
+    json_t *run = NULL;
+    if ((rc = find_run(db, id, &run, e)) != ERR_OK)
+        goto out;
     if (results) {
-        sqlite3_finalize(st);
-        st = NULL;
         json_t *arr = json_array();
         json_object_set_new(run, "results", arr);
         if (sqlite3_prepare_v2(db, "SELECT record FROM eval_results WHERE run_id = ? ORDER BY seq", -1, &st,
@@ -360,6 +419,7 @@ err_code evstore_get(const char *url, const char *id, bool results, json_t **out
             goto out;
         }
         sqlite3_bind_text(st, 1, json_string_value(json_object_get(run, "id")), -1, SQLITE_TRANSIENT);
+        int step;
         while ((step = sqlite3_step(st)) == SQLITE_ROW) {
             json_t *r = text_json(st, 0);
             if (r)
@@ -368,6 +428,106 @@ err_code evstore_get(const char *url, const char *id, bool results, json_t **out
         if (step != SQLITE_DONE)
             rc = read_fail(e, db, "reading results");
     }
+out:
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    if (rc == ERR_OK)
+        *out = run;
+    else
+        json_decref(run);
+    return rc;
+}
+
+/* Sets "counts": {pass, fail, error} on run from its stored results (right
+ * for runs still running or cut short too, whose row has no totals yet). */
+static err_code add_counts(sqlite3 *db, json_t *run, const char *run_id, long long counts[3], query_error *e)
+{
+    sqlite3_stmt *st = NULL;
+    counts[0] = counts[1] = counts[2] = 0;
+    if (sqlite3_prepare_v2(db, "SELECT verdict, count(*) FROM eval_results WHERE run_id = ? GROUP BY verdict", -1,
+                           &st, NULL) != SQLITE_OK)
+        return read_fail(e, db, "counting results");
+    sqlite3_bind_text(st, 1, run_id, -1, SQLITE_STATIC);
+    int step;
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *v = (const char *)sqlite3_column_text(st, 0);
+        int k = v && strcmp(v, "pass") == 0 ? 0 : v && strcmp(v, "fail") == 0 ? 1 : 2;
+        counts[k] += sqlite3_column_int64(st, 1);
+    }
+    sqlite3_finalize(st);
+    if (step != SQLITE_DONE)
+        return read_fail(e, db, "counting results");
+    json_object_set_new(run, "counts", json_pack("{s:I, s:I, s:I}", "pass", (json_int_t)counts[0], "fail",
+                                                 (json_int_t)counts[1], "error", (json_int_t)counts[2]));
+    return ERR_OK;
+}
+
+err_code evstore_run_page(const char *url, const char *id, const evstore_page *pg, json_t **out, query_error *e)
+{
+    sqlite3 *db = NULL;
+    *out = NULL;
+    err_code rc = open_for_read(url, id, &db, e);
+    if (rc != ERR_OK)
+        return rc;
+    sqlite3_stmt *st = NULL;
+    json_t *run = NULL;
+    long long counts[3];
+    char run_id[64];
+    if ((rc = find_run(db, id, &run, e)) != ERR_OK)
+        goto out;
+    snprintf(run_id, sizeof run_id, "%s", json_string_value(json_object_get(run, "id")));
+    if ((rc = add_counts(db, run, run_id, counts, e)) != ERR_OK || !pg->results)
+        goto out;
+    const char *v = pg->verdict && *pg->verdict ? pg->verdict : NULL;
+    long long total = !v                       ? counts[0] + counts[1] + counts[2]
+                      : strcmp(v, "pass") == 0 ? counts[0]
+                      : strcmp(v, "fail") == 0 ? counts[1]
+                                               : counts[2];
+    json_t *arr = json_array();
+    if (!arr || json_object_set_new(run, "results", arr) != 0) {
+        rc = query_fail(e, 500, NULL, "out_of_memory", "out of memory");
+        goto out;
+    }
+    /* the page's seqs in listing order (errors, failures, passes; by seq
+     * within each), then their records: the sort never carries the
+     * records themselves */
+    if (sqlite3_prepare_v2(db,
+                           "WITH page(k, seq) AS (SELECT CASE verdict WHEN 'error' THEN 0 WHEN 'fail' THEN 1"
+                           " ELSE 2 END, seq FROM eval_results WHERE run_id = ?1 AND (?2 IS NULL OR verdict = ?2)"
+                           " ORDER BY 1, 2 LIMIT ?3 OFFSET ?4)"
+                           " SELECT r.record FROM page JOIN eval_results r ON r.run_id = ?1 AND r.seq = page.seq"
+                           " ORDER BY page.k, page.seq",
+                           -1, &st, NULL) != SQLITE_OK) {
+        rc = read_fail(e, db, "reading results");
+        goto out;
+    }
+    sqlite3_bind_text(st, 1, run_id, -1, SQLITE_STATIC);
+    if (v)
+        sqlite3_bind_text(st, 2, v, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, (sqlite3_int64)pg->limit);
+    sqlite3_bind_int64(st, 4, (sqlite3_int64)pg->offset);
+    int step;
+    size_t got = 0;
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        json_t *r = text_json(st, 0);
+        if (!r)
+            r = json_pack("{s:s}", "error", "this stored result is not readable JSON");
+        if (!r || json_array_append_new(arr, r) != 0) {
+            rc = query_fail(e, 500, NULL, "out_of_memory", "out of memory");
+            goto out;
+        }
+        got++;
+    }
+    if (step != SQLITE_DONE) {
+        rc = read_fail(e, db, "reading results");
+        goto out;
+    }
+    size_t next = pg->offset + got;
+    json_object_set_new(run, "total", json_integer((json_int_t)total));
+    json_object_set_new(run, "offset", json_integer((json_int_t)pg->offset));
+    json_object_set_new(run, "limit", json_integer((json_int_t)pg->limit));
+    json_object_set_new(run, "next_offset", got && (long long)next < total ? json_integer((json_int_t)next)
+                                                                         : json_null());
 out:
     sqlite3_finalize(st);
     sqlite3_close(db);

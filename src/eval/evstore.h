@@ -48,12 +48,33 @@ void evstore_iso_time(int64_t ns, char *out, size_t cap);
 bool evstore_cache_dir(const char *sub, char *out, size_t cap);
 
 /* The latest runs, newest first: [{id, created_at, status, description,
- * suite, records, passed, failed, errors, pass_rate}]. */
+ * suite, records, passed, failed, errors, pass_rate, interval: [lo, hi]
+ * (Wilson 95%; null with no results), providers: [labels]}]. */
 err_code evstore_list(const char *url, size_t limit, json_t **out, query_error *e);
+/* The same, only runs whose id, description or suite holds q (a
+ * case-insensitive substring of at most EVSTORE_QUERY_MAX bytes; NULL or
+ * "" = every run). *out is a new array the caller owns. */
+#define EVSTORE_QUERY_MAX 256
+err_code evstore_search(const char *url, size_t limit, const char *q, json_t **out, query_error *e);
 /* One run: {id, ..., meta, summary} and, with results, "results": [record
  * ...] in the order they finished. An id prefix is enough when unique;
  * "latest" is the newest run. 404 run_not_found. */
 err_code evstore_get(const char *url, const char *id, bool results, json_t **out, query_error *e);
+
+/* Which results evstore_run_page lists. */
+typedef struct evstore_page {
+    bool results;                 /* false: the run and its counts only */
+    const char *verdict;          /* "pass", "fail", "error"; NULL or "" = all */
+    size_t limit, offset;
+} evstore_page;
+
+/* One run as evstore_get gives it, plus "counts": {pass, fail, error}
+ * (from the stored results) and, with pg->results, one page of "results":
+ * errors first, then failures, then passes, each in the order they
+ * finished; "total" (results of that verdict), "offset", "limit" and
+ * "next_offset" (null on the last page). *out is new (the caller owns
+ * it); pg and its verdict are borrowed. Same errors as evstore_get. */
+err_code evstore_run_page(const char *url, const char *id, const evstore_page *pg, json_t **out, query_error *e);
 
 /* One result's outcome, for comparisons: its key and its verdict. */
 typedef struct evstore_outcome {

@@ -2601,17 +2601,19 @@ int ev_run(const ev_run_opts *o, json_t **summary_out)
         if (ev_report_close(rep, summary, msg, sizeof msg) != ERR_OK)
             run_error(r, "-o %s: %s", r->outs[i], msg);
     }
-    if (r->store) {
-        if (evstore_finish(r->store, summary, json_string_value(json_object_get(summary, "status")), msg,
-                           sizeof msg) != ERR_OK)
-            log_write(L_WARN, NULL, "eval: storing the run failed: %s", msg);
-        r->store = NULL;
-    }
+    /* the AVI report goes into the summary before it is stored, so a stored
+     * AVI run keeps it (the API and the console show it) */
     json_t *avij = r->avi ? avi_report_json(r->avi) : NULL;
     if (avij) {
         json_object_set(summary, "avi", avij);
         if (o->avi_output && json_dump_file(avij, o->avi_output, JSON_INDENT(2)) != 0)
             run_error(r, "cannot write %s", o->avi_output);
+    }
+    if (r->store) {
+        if (evstore_finish(r->store, summary, json_string_value(json_object_get(summary, "status")), msg,
+                           sizeof msg) != ERR_OK)
+            log_write(L_WARN, NULL, "eval: storing the run failed: %s", msg);
+        r->store = NULL;
     }
     if (o->json) {
         char *text = json_dumps(summary, JSON_INDENT(2));
