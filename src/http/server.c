@@ -982,7 +982,11 @@ static void worker_main(void *arg)
     }
 }
 
-static int bind_socket(const char *host, int port, int *out_fd, int *bound_port)
+/* Binds (and, unless probe, listens on) host:port. A probe binds without
+ * SO_REUSEPORT and closes at once: it fails while anyone listens on the
+ * port, which SO_REUSEPORT alone would let us share silently with another
+ * server (the kernel would split the connections between the two). */
+static int bind_socket(const char *host, int port, bool probe, int *out_fd, int *bound_port)
 {
     struct sockaddr_storage ss;
     memset(&ss, 0, sizeof ss);
@@ -1006,13 +1010,21 @@ static int bind_socket(const char *host, int port, int *out_fd, int *bound_port)
     }
     int one = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+    if (!probe)
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
     if (family == AF_INET6)
         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
     if (bind(fd, (struct sockaddr *)&ss, len) < 0) {
-        log_errno(L_ERROR, errno, "cannot listen on %s:%d", host, port);
+        if (errno == EADDRINUSE)
+            log_error("cannot listen on %s:%d: the address is in use (another server listens on it)", host, port);
+        else
+            log_errno(L_ERROR, errno, "cannot listen on %s:%d", host, port);
         close(fd);
         return -1;
+    }
+    if (probe) {
+        close(fd);
+        return 0;
     }
     if (listen(fd, 1024) < 0) {
         log_errno(L_ERROR, errno, "listen");
@@ -1042,13 +1054,19 @@ err_code http_server_start(const http_server_opts *o, http_server **out)
         return ERR_NOMEM;
     }
     int port = o->port;
+    int probe_fd = -1;
+    if (port != 0 && bind_socket(o->host, port, true, &probe_fd, NULL) < 0) {
+        free(s->workers);
+        free(s);
+        return ERR_IO;
+    }
     for (int i = 0; i < s->nworkers; i++) {
         http_worker *w = &s->workers[i];
         w->srv = s;
         w->index = i;
         w->listen_fd = -1;
         int bound = 0;
-        if (bind_socket(o->host, port, &w->listen_fd, &bound) < 0) {
+        if (bind_socket(o->host, port, false, &w->listen_fd, &bound) < 0) {
             for (int j = 0; j < i; j++)
                 close(s->workers[j].listen_fd);
             free(s->workers);

@@ -38,10 +38,10 @@ async function waitReady(url, proc, logs, ms = 10000) {
 
 // Starts `genaiops serve`. opts.config: YAML text (the listen address is
 // filled in when it contains @LISTEN@; otherwise --listen is passed);
-// opts.args: extra arguments; opts.env: extra environment.
+// opts.args: extra arguments; opts.env: extra environment; opts.port: a port to use (default: a free one).
 // Returns { url, base (url + '/v1'), port, proc, logs(), stop() }.
 export async function startGateway(opts = {}) {
-  const port = await freePort();
+  const port = opts.port || await freePort();
   const dir = tempDir();
   const args = ['serve'];
   if (opts.config !== undefined) {

@@ -150,6 +150,32 @@ describe('listen address safety', () => {
   });
 });
 
+describe('a port already in use', () => {
+  it('refuses to share it with another server (SO_REUSEPORT would split the traffic)', async () => {
+    const first = await startGateway();
+    try {
+      const r = await run(['serve', '--listen', `127.0.0.1:${first.port}`], { timeoutMs: SANITIZED ? 20000 : 5000 });
+      assert.equal(r.signal, null, 'the second server kept running');
+      assert.notEqual(r.code, 0);
+      assert.match(r.stderr, /address is in use \(another server listens on it\)/, r.stderr);
+      assertNoSanitizerReport(r.stderr);
+      // the first one still has every connection
+      for (let i = 0; i < 20; i++) assert.equal((await request(`${first.url}/healthz`)).status, 200);
+    } finally {
+      await first.stop();
+    }
+  });
+
+  it('a restart on the same port right after a stop works (connections in TIME_WAIT do not count)', async () => {
+    const first = await startGateway();
+    for (let i = 0; i < 5; i++) await request(`${first.url}/healthz`);
+    await first.stop();
+    const again = await startGateway({ port: first.port });
+    assert.equal((await request(`${again.url}/healthz`)).status, 200);
+    await again.stop();
+  });
+});
+
 describe('graceful shutdown', () => {
   const CONFIG = `
 server:
