@@ -115,6 +115,15 @@ describe('console: prompts', () => {
     }
   });
 
+  test('a name with slashes also opens when typed unencoded in the address bar', async () => {
+    const page = await openPage(browser);
+    await page.goto(`${gw.url}/ui/prompts/support/answer?version=1`);
+    await settled(page);
+    assert.match(await page.locator('.page-head').innerText(), /support\/answer\s+chat/);
+    assert.match(await page.locator('#prompt-version h2').innerText(), /Version 1/);
+    assertClean(page);
+  });
+
   test('a prompt: header, versions, choosing a version shows its template and config', async () => {
     const page = await openPage(browser);
     await page.goto(pageOf(gw, ANSWER));

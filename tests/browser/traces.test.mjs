@@ -134,7 +134,7 @@ describe('console: signing in', () => {
     const page = await openPage(browser);
     await page.goto(`${gw.url}/ui/traces`);
     await page.waitForSelector('#sign-in-dialog[open]');
-    assert.match(await page.locator('#view').innerText(), /needs the admin key/);
+    await page.waitForFunction(() => /needs the admin key/.test(document.getElementById('view').innerText));
     await page.fill('#sign-in-key', 'wrong');
     await page.click('#sign-in-form button[type=submit]');
     await page.waitForFunction(() => /refused/.test(document.getElementById('sign-in-error').textContent));

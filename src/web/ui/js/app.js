@@ -8,13 +8,14 @@ import { adminKey, api, ApiError, setAdminKey } from './api.js';
 import { failure, loading } from './ui.js';
 
 // [pattern, page module, section]; the first match wins. ":x" is a path
-// segment given to the page as params.x (URI-decoded).
+// segment given to the page as params.x (URI-decoded); a last ":x*" takes
+// the rest of the path, slashes included (prompt names have them).
 const ROUTES = [
   ['/ui/', 'overview', 'overview'],
   ['/ui/traces', 'traces', 'traces'],
   ['/ui/traces/:id', 'trace', 'traces'],
   ['/ui/prompts', 'prompts', 'prompts'],
-  ['/ui/prompts/:name', 'prompt', 'prompts'],
+  ['/ui/prompts/:name*', 'prompt', 'prompts'],
   ['/ui/evals', 'evals', 'evals'],
   ['/ui/evals/compare', 'eval-compare', 'evals'],
   ['/ui/evals/:id', 'eval', 'evals'],
@@ -26,12 +27,16 @@ function match(path) {
   const segs = path.replace(/\/+$/, '').split('/');
   for (const [pattern, page, section] of ROUTES) {
     const ps = pattern.replace(/\/+$/, '').split('/');
-    if (ps.length !== segs.length) continue;
+    const rest = ps[ps.length - 1].endsWith('*');
+    if (rest ? segs.length < ps.length : ps.length !== segs.length) continue;
     const params = {};
     let ok = true;
     for (let i = 0; i < ps.length; i++) {
       if (ps[i].startsWith(':')) {
-        try { params[ps[i].slice(1)] = decodeURIComponent(segs[i]); } catch { ok = false; }
+        const name = ps[i].slice(1).replace(/\*$/, '');
+        const raw = rest && i === ps.length - 1 ? segs.slice(i).join('/') : segs[i];
+        try { params[name] = decodeURIComponent(raw); } catch { ok = false; }
+        if (raw === '') ok = false;
       } else if (ps[i] !== segs[i]) ok = false;
       if (!ok) break;
     }
