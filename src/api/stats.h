@@ -6,8 +6,10 @@
  * bucket by policy and detector, with the traces behind them
  * (docs/api.md, "Statistics").
  *
- *   GET /api/v1/stats/overview?from=&to=&bucket=&by=
- *   GET /api/v1/stats/guardrails?from=&to=&bucket=&policy=&detector=
+ *   GET /api/v1/stats/overview?from=&to=&bucket=&by=&model=&deployment=&provider=
+ *   GET /api/v1/stats/guardrails?from=&to=&bucket=&policy=&detector=&stage=&verdict=
+ *
+ * The aggregation itself is store/stats.c; this is the HTTP side.
  */
 #ifndef GENAIOPS_API_STATS_H
 #define GENAIOPS_API_STATS_H
