@@ -1525,7 +1525,9 @@ static void plan_stream(ctx *c)
     sim_plan *out = c->out;
     out->stream = true;
     out->content_type = "text/event-stream";
-    long wait = c->k.latency_ms;
+    /* providers send the role chunk when the first token is ready, so it
+     * waits for ttft too: the gateway's time to first chunk then measures it */
+    long wait = c->k.latency_ms + c->k.ttft_ms;
     if (c->ep == SIM_CHAT) {
         for (size_t k = 0; k < c->nch; k++) {
             const choice *ch = &c->ch[k];
@@ -1549,7 +1551,6 @@ static void plan_stream(ctx *c)
     long fail_at = c->k.fail ? c->k.fail_after : -1;
     long sent = 0;
     bool any = false;
-    wait += c->k.ttft_ms;
     for (size_t t = 0; t <= maxp && !c->oom; t++) {
         if (c->mode == M_BROKEN && t == stop_at) {
             out->end = SIM_END_BREAK;

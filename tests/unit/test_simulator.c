@@ -611,9 +611,9 @@ TEST(sim_knob_timing_stream)
     sim_plan pl = plan_of(p, &o, SIM_CHAT, "echo",
         "{\"messages\":[{\"role\":\"user\",\"content\":\"one two six\"}],\"stream\":true,"
         "\"simulator\":{\"ttft_ms\":50,\"token_ms\":20}}", 0);
-    /* role, 3 tokens, finish, [DONE] */
+    /* role (with the first token: latency + ttft), 3 tokens, finish, [DONE] */
     CHECK_INT(pl.nsteps, 6);
-    long want[] = { 100, 50, 20, 20, 0, 0 };
+    long want[] = { 150, 0, 20, 20, 0, 0 };
     for (size_t i = 0; i < pl.nsteps && i < countof(want); i++)
         CHECK_INT(pl.steps[i].delay_ms, want[i]);
     /* completions: no role chunk, so latency + ttft before the first token */
