@@ -386,8 +386,10 @@ static void trace_begin(gw_call *c)
     buf_init(&c->out_text, tc->content_max_bytes);
 }
 
-/* The decoded request's fields. */
-static void trace_request(gw_call *c)
+/* The decoded request's fields; with content, the input as the gateway
+ * sends it (after the input guardrails' redactions). A request blocked by
+ * the input guardrails is traced without it: what was blocked is not kept. */
+static void trace_request(gw_call *c, bool content)
 {
     trace_rec *t = c->tr;
     if (!t)
@@ -404,7 +406,8 @@ static void trace_request(gw_call *c)
     const cfg_deployment *d = config_find_deployment(c->g->cfg, sv_from(q->model));
     if (d)
         copy_cstr(t->deployment, sizeof t->deployment, d->name);
-    t->input_messages = capture(c, q->input_at, q->input_len, true);
+    if (content)
+        t->input_messages = capture(c, q->input_at, q->input_len, true);
 }
 
 /* server.address and server.port of a provider's base URL. */
@@ -1414,6 +1417,7 @@ static void remote_done(gw_call *c)
     guard_stage st = c->rstage;
     if (st == GS_INPUT) {
         if (guard_verdict(c->gq, GS_INPUT) == GA_BLOCK) {
+            trace_request(c, false);
             send_guard_block(c, GS_INPUT);
             return;
         }
@@ -1777,6 +1781,7 @@ static void handle_infer(http_req *r, gw_endpoint ep, api_format cfmt)
     r->on_drain = on_drain;
     c->admin_key = g->cfg->server.admin_key && *g->cfg->server.admin_key;
     if (!guard_input(c, &e)) {
+        trace_request(c, false);
         send_error(r, cfmt, &e, 0);
         return;
     }
@@ -1791,7 +1796,7 @@ static void infer_continue(gw_call *c)
     gateway *g = c->g;
     api_format cfmt = c->cfmt;
     gw_error e;
-    trace_request(c);
+    trace_request(c, true);
     /* a PROVIDER/MODEL target's upstream_model points into rq.model: copy */
     c->nt = gateway_resolve(g, sv_from(c->rq.model), c->t, GW_MAX_TARGETS);
     for (int i = 0; i < c->nt; i++)

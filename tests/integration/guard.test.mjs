@@ -392,6 +392,13 @@ describe('guardrails on the data plane (openai SDK)', { skip: NO_SDK }, () => {
     assert.ok(e2 instanceof OpenAI.BadRequestError, `streamed: blocked before the stream starts, got ${e2.constructor.name}: ${e2.message}`);
     assertBlocked(e2, 'in-block', { types: ['EMAIL', 'API_KEY'], secrets: [EMAIL, KEY] });
     assert.equal(E.requests.length, 0, 'a blocked request never reaches the upstream');
+    // its trace names the model (dashboards group it) but keeps none of what was blocked
+    const t = await traceOf(gw, e.headers.get('x-request-id'));
+    assert.ok(t, 'the blocked request is traced');
+    assert.equal(t.request_model, 'm-block');
+    assert.equal(t.status, 400);
+    assert.equal(t.input_messages, null);
+    assert.ok(!JSON.stringify(t).includes(EMAIL) && !JSON.stringify(t).includes(KEY), 'nothing blocked is stored');
   });
 
   // 4. output redact
