@@ -1,5 +1,5 @@
 /*
- * common.c - the REST handlers' shared answer (see common.h).
+ * common.c - the REST handlers' shared answers (see common.h).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -16,4 +16,11 @@ void api_send_json(http_req *r, int status, const json_t *j)
     }
     http_resp_send(r, status, "application/json", s, strlen(s));
     free(s);
+}
+
+void api_send_error(http_req *r, const query_error *e)
+{
+    json_t *j = query_error_json(e);
+    api_send_json(r, e->status ? e->status : 500, j);
+    json_decref(j);
 }

@@ -186,18 +186,11 @@ err_code api_evals_query_parse(api_evals_route route, sv query, api_evals_query 
     if ((unsigned)route > API_EVALS_COMPARE)
         return query_fail(e, 500, NULL, NULL, "unknown route");
     uint32_t seen = 0;
-    size_t i = 0;
-    while (i < query.len) {
-        size_t end = i;
-        while (end < query.len && query.p[end] != '&')
-            end++;
-        sv part = sv_make(query.p + i, end - i);
-        i = end + 1;
-        if (part.len == 0)
-            continue;
-        const char *eq = memchr(part.p, '=', part.len);
-        sv rawname = eq ? sv_make(part.p, (size_t)(eq - part.p)) : part;
-        sv rawval = eq ? sv_make(eq + 1, part.len - rawname.len - 1) : SV("");
+    size_t pos = 0;
+    sv rawname, rawval;
+    while (http_query_next(query, &pos, &rawname, &rawval)) {
+        if (!rawval.p)
+            rawval = SV(""); /* "a" is "a=" */
         char name[33], val[QUERY_VALUE_MAX + 1];
         size_t nlen = http_url_decode(name, sizeof name, rawname);
         if (nlen == (size_t)-1 || nlen == 0 || memchr(name, '\0', nlen)) {
@@ -245,18 +238,12 @@ typedef struct evals_job {
     err_code rc;
 } evals_job;
 
-static void send_error(http_req *r, const query_error *e)
-{
-    json_t *j = query_error_json(e);
-    api_send_json(r, e->status ? e->status : 500, j);
-    json_decref(j);
-}
 
 static void send_fail(http_req *r, int status, const char *param, const char *code, const char *msg)
 {
     query_error e = { 0 };
     query_fail(&e, status, param, code, "%s", msg);
-    send_error(r, &e);
+    api_send_error(r, &e);
 }
 
 static void job_free(evals_job *j)
@@ -301,7 +288,7 @@ static void job_done(uv_work_t *w, int status)
     else if (status == UV_ECANCELED)
         send_fail(r, 503, NULL, "shutting_down", "the server is shutting down");
     else if (j->rc != ERR_OK)
-        send_error(r, &j->e);
+        api_send_error(r, &j->e);
     else
         api_send_json(r, 200, j->out);
     job_free(j);
@@ -343,7 +330,7 @@ void api_evals(http_req *r, const char *store_url)
     if (route == API_EVALS_RUN)
         memcpy(j->id, id.p, id.len); /* checked: at most API_EVALS_ID_MAX bytes */
     if (api_evals_query_parse(route, r->query, &j->q, &j->e) != ERR_OK) {
-        send_error(r, &j->e);
+        api_send_error(r, &j->e);
         job_free(j);
         return;
     }

@@ -623,20 +623,11 @@ typedef struct qparam {
  * strict: an unknown key is an error; otherwise ignored. */
 static err_code parse_query(sv q, qparam *params, size_t n, bool strict, query_error *e)
 {
-    size_t i = 0;
-    while (i < q.len) {
-        size_t end = i;
-        while (end < q.len && q.p[end] != '&')
-            end++;
-        sv part = sv_make(q.p + i, end - i);
-        i = end + 1;
-        if (!part.len)
-            continue;
-        size_t eq = 0;
-        while (eq < part.len && part.p[eq] != '=')
-            eq++;
+    size_t pos = 0;
+    sv rawkey, rawval;
+    while (http_query_next(q, &pos, &rawkey, &rawval)) {
         char key[64];
-        size_t kl = http_url_decode(key, sizeof key, sv_make(part.p, eq));
+        size_t kl = http_url_decode(key, sizeof key, rawkey);
         if (kl == (size_t)-1)
             return query_fail(e, 400, NULL, "invalid_query", "a query parameter name is malformed or too long");
         qparam *p = NULL;
@@ -650,8 +641,7 @@ static err_code parse_query(sv q, qparam *params, size_t n, bool strict, query_e
         }
         if (p->set)
             return query_fail(e, 400, p->key, "invalid_query", "'%s' is given more than once", p->key);
-        sv val = eq < part.len ? sv_make(part.p + eq + 1, part.len - eq - 1) : SV("");
-        if (http_url_decode(p->value, sizeof p->value, val) == (size_t)-1)
+        if (http_url_decode(p->value, sizeof p->value, rawval.p ? rawval : SV("")) == (size_t)-1)
             return query_fail(e, 400, p->key, "invalid_query", "'%s' is malformed or longer than %d bytes", p->key,
                         QUERY_VALUE_MAX);
         p->set = true;

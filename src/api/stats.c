@@ -29,18 +29,12 @@ typedef struct stats_job {
     err_code rc;
 } stats_job;
 
-static void send_error(http_req *r, const query_error *e)
-{
-    json_t *j = query_error_json(e);
-    api_send_json(r, e->status ? e->status : 500, j);
-    json_decref(j);
-}
 
 static void send_simple(http_req *r, int status, const char *code, const char *msg)
 {
     query_error e;
     query_fail(&e, status, NULL, code, "%s", msg);
-    send_error(r, &e);
+    api_send_error(r, &e);
 }
 
 static void job_free(stats_job *j)
@@ -68,7 +62,7 @@ static void job_done(uv_work_t *w, int status)
     else if (status == UV_ECANCELED)
         send_simple(r, 503, "shutting_down", "the server is shutting down");
     else if (j->rc != ERR_OK)
-        send_error(r, &j->e);
+        api_send_error(r, &j->e);
     else
         api_send_json(r, 200, j->out);
     job_free(j);
@@ -101,7 +95,7 @@ void api_stats(http_req *r, const char *store_url)
         return;
     }
     if (stats_params_parse(&j->params, kind, r->query, (int64_t)trace_now_ns(), &j->e) != ERR_OK) {
-        send_error(r, &j->e);
+        api_send_error(r, &j->e);
         job_free(j);
         return;
     }

@@ -35,12 +35,6 @@ typedef struct api_job {
 } api_job;
 
 
-static void send_error(http_req *r, const query_error *e)
-{
-    json_t *j = query_error_json(e);
-    api_send_json(r, e->status ? e->status : 500, j);
-    json_decref(j);
-}
 
 static void send_simple_error(http_req *r, int status, const char *param, const char *code, const char *msg)
 {
@@ -49,7 +43,7 @@ static void send_simple_error(http_req *r, int status, const char *param, const 
     snprintf(e.param, sizeof e.param, "%s", param ? param : "");
     snprintf(e.code, sizeof e.code, "%s", code ? code : "");
     snprintf(e.message, sizeof e.message, "%s", msg);
-    send_error(r, &e);
+    api_send_error(r, &e);
 }
 
 static void method_not_allowed(http_req *r, const char *allow)
@@ -91,7 +85,7 @@ static void job_done(uv_work_t *w, int status)
     else if (status == UV_ECANCELED)
         send_simple_error(r, 503, NULL, "shutting_down", "the server is shutting down");
     else if (j->rc != ERR_OK)
-        send_error(r, &j->e);
+        api_send_error(r, &j->e);
     else
         api_send_json(r, j->ok_status, j->out);
     job_free(j);
@@ -146,7 +140,7 @@ void api_traces_list(http_req *r, const char *store_url)
     if (!j)
         return;
     if (query_filter_parse(&j->filter, r->query, &j->e) != ERR_OK) {
-        send_error(r, &j->e);
+        api_send_error(r, &j->e);
         job_free(j);
         return;
     }

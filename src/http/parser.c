@@ -642,6 +642,24 @@ bool http_query_get(sv query, const char *key, sv *value)
     return false;
 }
 
+bool http_query_next(sv query, size_t *pos, sv *name, sv *value)
+{
+    while (*pos < query.len) {
+        size_t i = *pos, j = i;
+        while (j < query.len && query.p[j] != '&')
+            j++;
+        *pos = j + 1;
+        if (j == i)
+            continue; /* "&&": an empty pair */
+        sv pair = sv_make(query.p + i, j - i);
+        const char *eq = memchr(pair.p, '=', pair.len);
+        *name = eq ? sv_make(pair.p, (size_t)(eq - pair.p)) : pair;
+        *value = eq ? sv_make(eq + 1, pair.len - name->len - 1) : SV_NULL;
+        return true;
+    }
+    return false;
+}
+
 size_t http_url_decode(char *dst, size_t cap, sv src)
 {
     size_t o = 0;

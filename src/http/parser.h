@@ -102,6 +102,12 @@ void http_split_target(sv target, sv *path, sv *query);
  * decoded) value, empty for "a" or "a=", and returns true. */
 bool http_query_get(sv query, const char *key, sv *value);
 
+/* Iterates over the pairs of a query string ("a=1&&b&c=") from *pos (start
+ * at 0): sets *name and *value to the next non-empty pair's raw (not
+ * decoded) parts, *value being SV_NULL when the pair has no '=' ("b") and
+ * empty for "c=", advances *pos and returns true; false at the end. */
+bool http_query_next(sv query, size_t *pos, sv *name, sv *value);
+
 /* Decodes %XX escapes and '+' (to space) of src into dst, which gets a
  * terminating NUL. Returns the decoded length, or (size_t)-1 when src has a
  * malformed escape or "%00", or when the result and its NUL do not fit in

@@ -481,18 +481,9 @@ static int hexval(char c)
 err_code query_filter_parse(query_filter *f, sv query, query_error *e)
 {
     uint32_t seen = 0;
-    size_t i = 0;
-    while (i < query.len) {
-        size_t j = i;
-        while (j < query.len && query.p[j] != '&')
-            j++;
-        sv pair = sv_make(query.p + i, j - i);
-        i = j + 1;
-        if (pair.len == 0)
-            continue;
-        const char *eq = memchr(pair.p, '=', pair.len);
-        sv rawname = eq ? sv_make(pair.p, (size_t)(eq - pair.p)) : pair;
-        sv rawval = eq ? sv_make(eq + 1, pair.len - rawname.len - 1) : SV_NULL;
+    size_t pos = 0;
+    sv rawname, rawval;
+    while (http_query_next(query, &pos, &rawname, &rawval)) {
         if (rawname.len == 0)
             continue; /* "=x": no name, like an empty pair */
         char name[33], val[QUERY_TEXT_MAX * 2 + 1];

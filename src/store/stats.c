@@ -246,18 +246,9 @@ err_code stats_params_parse(stats_params *p, stats_kind kind, sv query, int64_t 
     unsigned mine = kind == STATS_OVERVIEW ? K_OV : K_GR;
     uint32_t seen = 0;
     bool has_from = false, has_to = false;
-    size_t i = 0;
-    while (i < query.len) {
-        size_t j = i;
-        while (j < query.len && query.p[j] != '&')
-            j++;
-        sv pair = sv_make(query.p + i, j - i);
-        i = j + 1;
-        if (pair.len == 0)
-            continue;
-        const char *eq = memchr(pair.p, '=', pair.len);
-        sv rawname = eq ? sv_make(pair.p, (size_t)(eq - pair.p)) : pair;
-        sv rawval = eq ? sv_make(eq + 1, pair.len - rawname.len - 1) : SV_NULL;
+    size_t pos = 0;
+    sv rawname, rawval;
+    while (http_query_next(query, &pos, &rawname, &rawval)) {
         if (rawname.len == 0)
             continue;
         char name[33], val[STATS_TEXT_MAX * 3 + 1], shown[33];

@@ -661,6 +661,34 @@ TEST(http_query_get_table)
     CHECK(!http_query_get(SV_NULL, "a", &v));
 }
 
+TEST(http_query_next_table)
+{
+    /* each query's pairs as "name=value" ("name" alone: no '=') joined by '|' */
+    static const struct {
+        const char *query, *pairs;
+    } t[] = {
+        { "a=1&b=2", "a=1|b=2" },
+        { "a&b=", "a|b=" },
+        { "&&a=1=2&", "a=1=2" },
+        { "=x&y", "=x|y" },
+        { "%41=%20+", "%41=%20+" },
+        { "&", "" },
+        { "", "" },
+    };
+    for (size_t i = 0; i < countof(t); i++) {
+        char got[128] = "";
+        size_t used = 0, pos = 0;
+        sv name, value;
+        while (http_query_next(sv_from(t[i].query), &pos, &name, &value))
+            used += (size_t)snprintf(got + used, sizeof got - used, "%s%.*s%s%.*s", used ? "|" : "", SV_FMT(name),
+                                     value.p ? "=" : "", (int)value.len, value.p ? value.p : "");
+        CHECK_STR(got, t[i].pairs);
+    }
+    size_t pos = 0;
+    sv name, value;
+    CHECK(!http_query_next(SV_NULL, &pos, &name, &value));
+}
+
 TEST(http_url_decode_table)
 {
     static const struct {
