@@ -92,13 +92,6 @@ static err_code open_db(const char *url, sqlite3 **db, query_error *e)
     return ERR_OK;
 }
 
-static err_code db_fail(query_error *e, sqlite3 *db, const char *what)
-{
-    int rc = sqlite3_errcode(db);
-    if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED)
-        return query_fail(e, 503, NULL, "store_busy", "the store is busy (%s); try again", what);
-    return query_fail(e, 500, NULL, "store_error", "store error while %s: %s", what, sqlite3_errmsg(db));
-}
 
 /* The version's row as JSON (without tests). */
 static json_t *version_json(sqlite3_stmt *st)
@@ -124,7 +117,7 @@ static err_code find_version(sqlite3 *db, const char *name, int version, json_t 
                                 " FROM dataset_versions v JOIN datasets d ON d.name = v.name AND d.latest = v.version"
                                 " WHERE v.name = ?";
     if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
-        return db_fail(e, db, "reading the dataset");
+        return query_fail_db(e, db, "reading the dataset");
     sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
     if (version)
         sqlite3_bind_int(st, 2, version);
@@ -144,7 +137,7 @@ static err_code find_version(sqlite3 *db, const char *name, int version, json_t 
                    : query_fail(e, 404, "name", "dataset_not_found",
                                 "no dataset '%s' (genaiops dataset push %s FILE creates it)", name, name);
     } else
-        r = db_fail(e, db, "reading the dataset");
+        r = query_fail_db(e, db, "reading the dataset");
     sqlite3_finalize(st);
     if (r == ERR_OK && !*out)
         r = query_fail(e, 500, NULL, "out_of_memory", "out of memory");
@@ -196,7 +189,7 @@ err_code dataset_push(const char *url, const char *name, const json_t *rows, con
     if ((r = open_db(url, &db, e)) != ERR_OK)
         goto out;
     if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
-        r = db_fail(e, db, "saving the dataset");
+        r = query_fail_db(e, db, "saving the dataset");
         goto out;
     }
     int latest = 0;
@@ -255,7 +248,7 @@ err_code dataset_push(const char *url, const char *name, const json_t *rows, con
     r = find_version(db, name, version, out, e);
     goto out;
 fail:
-    r = db_fail(e, db, "saving the dataset");
+    r = query_fail_db(e, db, "saving the dataset");
     sqlite3_finalize(st);
     st = NULL;
     sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
@@ -282,7 +275,7 @@ err_code dataset_list(const char *url, json_t **out, query_error *e)
                            " v.rows, d.updated_ns FROM datasets d JOIN dataset_versions v ON v.name = d.name AND"
                            " v.version = d.latest ORDER BY d.name",
                            -1, &st, NULL) != SQLITE_OK) {
-        r = db_fail(e, db, "listing datasets");
+        r = query_fail_db(e, db, "listing datasets");
         goto out;
     }
     int rc;
@@ -294,7 +287,7 @@ err_code dataset_list(const char *url, json_t **out, query_error *e)
                                              (json_int_t)sqlite3_column_int64(st, 3), "updated_at", when));
     }
     if (rc != SQLITE_DONE)
-        r = db_fail(e, db, "listing datasets");
+        r = query_fail_db(e, db, "listing datasets");
 out:
     sqlite3_finalize(st);
     sqlite3_close(db);
@@ -312,7 +305,7 @@ static err_code each_row(sqlite3 *db, const char *name, int version, size_t max,
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(db, "SELECT row FROM dataset_rows WHERE name = ? AND version = ? ORDER BY idx LIMIT ?", -1,
                            &st, NULL) != SQLITE_OK)
-        return db_fail(e, db, "reading the dataset");
+        return query_fail_db(e, db, "reading the dataset");
     sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
     sqlite3_bind_int(st, 2, version);
     sqlite3_bind_int64(st, 3, max ? (sqlite3_int64)max : -1);
@@ -324,7 +317,7 @@ static err_code each_row(sqlite3 *db, const char *name, int version, size_t max,
             break;
         }
     if (r == ERR_OK && rc != SQLITE_DONE)
-        r = db_fail(e, db, "reading the dataset");
+        r = query_fail_db(e, db, "reading the dataset");
     sqlite3_finalize(st);
     return r;
 }

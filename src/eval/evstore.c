@@ -240,11 +240,6 @@ bool evstore_cache_dir(const char *sub, char *out, size_t cap)
 
 /* ---- reading ---- */
 
-static err_code read_fail(query_error *e, sqlite3 *db, const char *what)
-{
-    return query_fail(e, 500, NULL, "store_error", "store error while %s: %s", what,
-                      db ? sqlite3_errmsg(db) : "no connection");
-}
 
 void evstore_iso_time(int64_t ns, char *out, size_t cap)
 {
@@ -319,7 +314,7 @@ err_code evstore_search(const char *url, size_t limit, const char *q, json_t **o
                                    " OR instr(lower(ifnull(suite, '')), ?2) > 0"
                                    " ORDER BY created_ns DESC LIMIT ?1",
                                    -1, &st, NULL) != SQLITE_OK) {
-        rc = arr ? read_fail(e, db, "listing runs") : query_fail(e, 500, NULL, "out_of_memory", "out of memory");
+        rc = arr ? query_fail_db(e, db, "listing runs") : query_fail(e, 500, NULL, "out_of_memory", "out of memory");
         goto out;
     }
     sqlite3_bind_int64(st, 1, (sqlite3_int64)(limit ? limit : 20));
@@ -340,7 +335,7 @@ err_code evstore_search(const char *url, size_t limit, const char *q, json_t **o
         }
     }
     if (step != SQLITE_DONE)
-        rc = read_fail(e, db, "listing runs");
+        rc = query_fail_db(e, db, "listing runs");
 out:
     sqlite3_finalize(st);
     sqlite3_close(db);
@@ -362,7 +357,7 @@ static err_code find_run(sqlite3 *db, const char *id, json_t **run, query_error 
     const char *sql = latest ? "SELECT " RUN_COLS " FROM eval_runs ORDER BY created_ns DESC LIMIT 1"
                              : "SELECT " RUN_COLS " FROM eval_runs WHERE substr(id, 1, length(?1)) = ?1 LIMIT 2";
     if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
-        rc = read_fail(e, db, "reading the run");
+        rc = query_fail_db(e, db, "reading the run");
         goto out;
     }
     if (!latest)
@@ -378,7 +373,7 @@ static err_code find_run(sqlite3 *db, const char *id, json_t **run, query_error 
     }
     if (!*run)
         rc = step == SQLITE_DONE ? query_fail(e, 404, "id", "run_not_found", "no evaluation run '%s'", id)
-                                 : read_fail(e, db, "reading the run");
+                                 : query_fail_db(e, db, "reading the run");
 out:
     sqlite3_finalize(st);
     if (rc != ERR_OK) {
@@ -415,7 +410,7 @@ err_code evstore_get(const char *url, const char *id, bool results, json_t **out
         json_object_set_new(run, "results", arr);
         if (sqlite3_prepare_v2(db, "SELECT record FROM eval_results WHERE run_id = ? ORDER BY seq", -1, &st,
                                NULL) != SQLITE_OK) {
-            rc = read_fail(e, db, "reading results");
+            rc = query_fail_db(e, db, "reading results");
             goto out;
         }
         sqlite3_bind_text(st, 1, json_string_value(json_object_get(run, "id")), -1, SQLITE_TRANSIENT);
@@ -426,7 +421,7 @@ err_code evstore_get(const char *url, const char *id, bool results, json_t **out
                 json_array_append_new(arr, r);
         }
         if (step != SQLITE_DONE)
-            rc = read_fail(e, db, "reading results");
+            rc = query_fail_db(e, db, "reading results");
     }
 out:
     sqlite3_finalize(st);
@@ -446,7 +441,7 @@ static err_code add_counts(sqlite3 *db, json_t *run, const char *run_id, long lo
     counts[0] = counts[1] = counts[2] = 0;
     if (sqlite3_prepare_v2(db, "SELECT verdict, count(*) FROM eval_results WHERE run_id = ? GROUP BY verdict", -1,
                            &st, NULL) != SQLITE_OK)
-        return read_fail(e, db, "counting results");
+        return query_fail_db(e, db, "counting results");
     sqlite3_bind_text(st, 1, run_id, -1, SQLITE_STATIC);
     int step;
     while ((step = sqlite3_step(st)) == SQLITE_ROW) {
@@ -456,7 +451,7 @@ static err_code add_counts(sqlite3 *db, json_t *run, const char *run_id, long lo
     }
     sqlite3_finalize(st);
     if (step != SQLITE_DONE)
-        return read_fail(e, db, "counting results");
+        return query_fail_db(e, db, "counting results");
     json_object_set_new(run, "counts", json_pack("{s:I, s:I, s:I}", "pass", (json_int_t)counts[0], "fail",
                                                  (json_int_t)counts[1], "error", (json_int_t)counts[2]));
     return ERR_OK;
@@ -498,7 +493,7 @@ err_code evstore_run_page(const char *url, const char *id, const evstore_page *p
                            " SELECT r.record FROM page JOIN eval_results r ON r.run_id = ?1 AND r.seq = page.seq"
                            " ORDER BY page.k, page.seq",
                            -1, &st, NULL) != SQLITE_OK) {
-        rc = read_fail(e, db, "reading results");
+        rc = query_fail_db(e, db, "reading results");
         goto out;
     }
     sqlite3_bind_text(st, 1, run_id, -1, SQLITE_STATIC);
@@ -519,7 +514,7 @@ err_code evstore_run_page(const char *url, const char *id, const evstore_page *p
         got++;
     }
     if (step != SQLITE_DONE) {
-        rc = read_fail(e, db, "reading results");
+        rc = query_fail_db(e, db, "reading results");
         goto out;
     }
     size_t next = pg->offset + got;
@@ -557,7 +552,7 @@ err_code evstore_outcomes(const char *url, const char *id, const char *skip_id, 
                                " ORDER BY created_ns DESC LIMIT 1"
                              : "SELECT id FROM eval_runs WHERE substr(id, 1, length(?1)) = ?1 LIMIT 2";
     if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
-        rc = read_fail(e, db, "reading the run");
+        rc = query_fail_db(e, db, "reading the run");
         goto out;
     }
     sqlite3_bind_text(st, 1, latest ? skip_id : id, -1, SQLITE_STATIC);
@@ -572,7 +567,7 @@ err_code evstore_outcomes(const char *url, const char *id, const char *skip_id, 
         rc = step == SQLITE_ROW || step == SQLITE_DONE
                  ? query_fail(e, 404, "id", "run_not_found", latest ? "no earlier finished run to compare with"
                                                                     : "no evaluation run '%s'", id)
-                 : read_fail(e, db, "reading the run");
+                 : query_fail_db(e, db, "reading the run");
         goto out;
     }
     sqlite3_finalize(st);
@@ -583,7 +578,7 @@ err_code evstore_outcomes(const char *url, const char *id, const char *skip_id, 
                            " FROM eval_results WHERE run_id = ?"
                            " ORDER BY test, prompt, provider, repeat",
                            -1, &st, NULL) != SQLITE_OK) {
-        rc = read_fail(e, db, "reading results");
+        rc = query_fail_db(e, db, "reading results");
         goto out;
     }
     sqlite3_bind_text(st, 1, full_id, -1, SQLITE_STATIC);
@@ -612,7 +607,7 @@ err_code evstore_outcomes(const char *url, const char *id, const char *skip_id, 
         snprintf((*out)[*n - 1].description, sizeof (*out)[*n - 1].description, "%s", d ? d : "");
     }
     if (step != SQLITE_DONE)
-        rc = read_fail(e, db, "reading results");
+        rc = query_fail_db(e, db, "reading results");
 out:
     sqlite3_finalize(st);
     sqlite3_close(db);

@@ -59,17 +59,6 @@
 
 static err_code fail_nomem(query_error *e) { return query_fail(e, 500, NULL, "out_of_memory", "out of memory"); }
 
-/* A failed SQLite call: 503 when the store is busy, else 500. */
-static err_code fail_db(query_error *e, sqlite3 *db, const char *what)
-{
-    int rc = db ? sqlite3_errcode(db) : SQLITE_ERROR;
-    const char *msg = db ? sqlite3_errmsg(db) : "no connection";
-    if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED)
-        return query_fail(e, 503, NULL, "store_busy", "the store is busy (%s); try again", what);
-    if (rc == SQLITE_NOMEM)
-        return fail_nomem(e);
-    return query_fail(e, 500, NULL, "store_error", "store error while %s: %s", what, msg);
-}
 
 /* Puts "prefix: " in front of e->message (keeps what fits). */
 static void error_prefix(query_error *e, const char *prefix)
@@ -241,14 +230,14 @@ static void conn_put(const char *url, sqlite3 *db)
 static err_code tx_begin(sqlite3 *db, bool write, query_error *e)
 {
     if (sqlite3_exec(db, write ? "BEGIN IMMEDIATE" : "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
-        return fail_db(e, db, write ? "starting a write transaction" : "starting a read");
+        return query_fail_db(e, db, write ? "starting a write transaction" : "starting a read");
     return ERR_OK;
 }
 
 static err_code tx_commit(sqlite3 *db, query_error *e)
 {
     if (sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
-        err_code r = fail_db(e, db, "committing");
+        err_code r = query_fail_db(e, db, "committing");
         sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
         return r;
     }
@@ -267,7 +256,7 @@ static sqlite3_stmt *stmt(sqlite3 *db, query_error *e, const char *sql, const ch
 {
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
-        fail_db(e, db, "preparing a query");
+        query_fail_db(e, db, "preparing a query");
         return NULL;
     }
     va_list ap;
@@ -287,7 +276,7 @@ static sqlite3_stmt *stmt(sqlite3 *db, query_error *e, const char *sql, const ch
     }
     va_end(ap);
     if (rc != SQLITE_OK) {
-        fail_db(e, db, "binding a query");
+        query_fail_db(e, db, "binding a query");
         sqlite3_finalize(st);
         return NULL;
     }
@@ -302,7 +291,7 @@ static err_code exec_stmt(sqlite3 *db, sqlite3_stmt *st, const char *what, query
     int rc = sqlite3_step(st);
     sqlite3_finalize(st);
     if (rc != SQLITE_DONE)
-        return fail_db(e, db, what);
+        return query_fail_db(e, db, what);
     return ERR_OK;
 }
 
@@ -728,7 +717,7 @@ static err_code labels_of(sqlite3 *db, const char *name, int version, int latest
     while ((rc = sqlite3_step(st)) == SQLITE_ROW)
         json_array_append_new(arr, json_string(col_text(st, 0)));
     sqlite3_finalize(st);
-    return rc == SQLITE_DONE ? ERR_OK : fail_db(e, db, "reading labels");
+    return rc == SQLITE_DONE ? ERR_OK : query_fail_db(e, db, "reading labels");
 }
 
 /* Parses the template column into the version JSON's "template" or
@@ -769,7 +758,7 @@ static err_code version_json(sqlite3 *db, const char *name, int version, json_t 
     if (rc != SQLITE_ROW) {
         sqlite3_finalize(st);
         if (rc != SQLITE_DONE)
-            return fail_db(e, db, "reading a version");
+            return query_fail_db(e, db, "reading a version");
         return query_fail(e, 404, "version", "version_not_found", "prompt '%s' has no version %d",
                     shown(name, show, sizeof show), version);
     }
@@ -826,7 +815,7 @@ static err_code prompt_row(sqlite3 *db, const char *name, int *latest, char type
     if (rc == SQLITE_DONE)
         return query_fail(e, 404, "name", "prompt_not_found", "prompt '%s' not found", shown(name, show, sizeof show));
     if (rc != SQLITE_ROW)
-        return fail_db(e, db, "reading a prompt");
+        return query_fail_db(e, db, "reading a prompt");
     return ERR_OK;
 }
 
@@ -845,7 +834,7 @@ static err_code label_version(sqlite3 *db, const char *name, const char *label, 
         return query_fail(e, 404, "label", "label_not_found", "prompt '%s' has no label '%s'", shown(name, show, sizeof show),
                     shown(label, show2, sizeof show2));
     if (rc != SQLITE_ROW)
-        return fail_db(e, db, "reading a label");
+        return query_fail_db(e, db, "reading a label");
     return ERR_OK;
 }
 
@@ -948,7 +937,7 @@ static err_code apply(sqlite3 *db, const prepared *p, int64_t now, int *version,
             same = strcmp(col_text(st, 0), p->hash) == 0;
         sqlite3_finalize(st);
         if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-            return fail_db(e, db, "reading the latest version");
+            return query_fail_db(e, db, "reading the latest version");
     }
     if (same) {
         *version = latest;
@@ -1190,12 +1179,12 @@ err_code prompt_list(const char *url, const char *prefix, json_t **out, query_er
         while ((lrc = sqlite3_step(lst)) == SQLITE_ROW)
             json_object_set_new(labels, col_text(lst, 0), json_integer(sqlite3_column_int(lst, 1)));
         if (lrc != SQLITE_DONE) {
-            r = fail_db(e, db, "listing labels");
+            r = query_fail_db(e, db, "listing labels");
             goto out;
         }
     }
     if (rc != SQLITE_DONE) {
-        r = fail_db(e, db, "listing prompts");
+        r = query_fail_db(e, db, "listing prompts");
         goto out;
     }
     *out = arr;
@@ -1354,7 +1343,7 @@ err_code prompt_rollback(const char *url, const char *name, const char *label, c
         break;
     }
     if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-        r = fail_db(e, db, "reading the label's history");
+        r = query_fail_db(e, db, "reading the label's history");
         goto out;
     }
     if (target <= 0) {
@@ -1432,7 +1421,7 @@ err_code prompt_history(const char *url, const char *name, const char *label, js
         json_array_append_new(arr, m);
     }
     if (rc != SQLITE_DONE) {
-        r = fail_db(e, db, "reading label moves");
+        r = query_fail_db(e, db, "reading label moves");
         goto out;
     }
     *out = arr;
@@ -1569,7 +1558,7 @@ static err_code read_revision(sqlite3 *db, int64_t *rev, query_error *e)
     if (rc == SQLITE_ROW)
         *rev = sqlite3_column_int64(st, 0);
     sqlite3_finalize(st);
-    return rc == SQLITE_ROW || rc == SQLITE_DONE ? ERR_OK : fail_db(e, db, "reading the prompt revision");
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? ERR_OK : query_fail_db(e, db, "reading the prompt revision");
 }
 
 err_code prompt_revision(const char *url, int64_t *rev, query_error *e)
@@ -1633,12 +1622,12 @@ err_code prompt_served(const char *url, int64_t *rev, json_t **out, query_error 
         while ((lrc = sqlite3_step(lst)) == SQLITE_ROW)
             json_array_append_new(labels, json_string(col_text(lst, 0)));
         if (lrc != SQLITE_DONE) {
-            r = fail_db(e, db, "reading labels");
+            r = query_fail_db(e, db, "reading labels");
             goto out;
         }
     }
     if (rc != SQLITE_DONE) {
-        r = fail_db(e, db, "reading the served prompts");
+        r = query_fail_db(e, db, "reading the served prompts");
         goto out;
     }
     *out = arr;

@@ -63,17 +63,17 @@ err_code query_fail(query_error *e, int status, const char *param, const char *c
     }
 }
 
-/* A failed SQLite call: 503 when the store is busy or lacks the tables
- * (not migrated yet), else 500. */
-static err_code fail_db(query_error *e, sqlite3 *db, const char *what)
+err_code query_fail_db(query_error *e, sqlite3 *db, const char *what)
 {
     int rc = db ? sqlite3_errcode(db) : SQLITE_ERROR;
     const char *msg = db ? sqlite3_errmsg(db) : "no connection";
     if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED)
         return query_fail(e, 503, NULL, "store_busy", "the store is busy (%s); try again", what);
+    if (rc == SQLITE_NOMEM)
+        return query_fail(e, 500, NULL, "out_of_memory", "out of memory");
     if (strstr(msg, "no such table") || strstr(msg, "no such column"))
         return query_fail(e, 503, NULL, "store_not_migrated",
-                    "the store has no trace tables yet (%s); start the gateway or run `genaiops migrate`", msg);
+                    "the store is not migrated yet (%s); start the gateway or run `genaiops migrate`", msg);
     return query_fail(e, 500, NULL, "store_error", "store error while %s: %s", what, msg);
 }
 
@@ -633,14 +633,14 @@ static const char summary_cols[] =
     "response_model, deployment, api_key, status, error_type, stream, input_tokens, output_tokens, "
     "cache_read_tokens, reasoning_tokens, cost_usd, ttft_ms, attempts, prompt_name, prompt_version";
 
-static void bind_text(sqlite3_stmt *st, const char *name, const char *v)
+void query_bind_text(sqlite3_stmt *st, const char *name, const char *v)
 {
     int i = sqlite3_bind_parameter_index(st, name);
     if (i > 0)
         sqlite3_bind_text(st, i, v, -1, SQLITE_TRANSIENT);
 }
 
-static void bind_i64(sqlite3_stmt *st, const char *name, int64_t v)
+void query_bind_i64(sqlite3_stmt *st, const char *name, int64_t v)
 {
     int i = sqlite3_bind_parameter_index(st, name);
     if (i > 0)
@@ -694,13 +694,13 @@ static err_code where_clause(const query_filter *f, buf *sql)
 
 static void bind_filter(sqlite3_stmt *st, const query_filter *f)
 {
-    bind_i64(st, ":from", f->from_ns);
-    bind_i64(st, ":to", f->to_ns);
-    bind_text(st, ":model", f->model);
-    bind_text(st, ":provider", f->provider);
-    bind_text(st, ":deployment", f->deployment);
-    bind_text(st, ":key", f->key);
-    bind_i64(st, ":status", f->status);
+    query_bind_i64(st, ":from", f->from_ns);
+    query_bind_i64(st, ":to", f->to_ns);
+    query_bind_text(st, ":model", f->model);
+    query_bind_text(st, ":provider", f->provider);
+    query_bind_text(st, ":deployment", f->deployment);
+    query_bind_text(st, ":key", f->key);
+    query_bind_i64(st, ":status", f->status);
     bind_dbl(st, ":min_latency", f->min_latency_ms);
     bind_dbl(st, ":min_cost", f->min_cost);
     if (f->q[0]) { /* %q% with LIKE's wildcards escaped */
@@ -714,10 +714,10 @@ static void bind_filter(sqlite3_stmt *st, const query_filter *f)
         }
         pat[o++] = '%';
         pat[o] = '\0';
-        bind_text(st, ":q", pat);
+        query_bind_text(st, ":q", pat);
     }
-    bind_i64(st, ":cur_ns", f->cursor_start_ns);
-    bind_text(st, ":cur_id", f->cursor_id);
+    query_bind_i64(st, ":cur_ns", f->cursor_start_ns);
+    query_bind_text(st, ":cur_id", f->cursor_id);
 }
 
 static int64_t mono_ns(void)
@@ -754,7 +754,7 @@ err_code query_traces_list(const char *store_url, const query_filter *f, json_t 
     char last_id[33] = "";
     int64_t last_ns = 0;
     if (sqlite3_prepare_v2(db, sql.p, (int)sql.len, &st, NULL) != SQLITE_OK) {
-        r = fail_db(e, db, "searching traces");
+        r = query_fail_db(e, db, "searching traces");
         goto out;
     }
     bind_filter(st, f);
@@ -778,7 +778,7 @@ err_code query_traces_list(const char *store_url, const query_filter *f, json_t 
         goto out;
     }
     if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-        r = fail_db(e, db, "searching traces");
+        r = query_fail_db(e, db, "searching traces");
         goto out;
     }
     json_t *next = json_null();
@@ -822,7 +822,7 @@ static err_code scores_of(sqlite3 *db, const char *trace_id, json_t *arr, query_
                            "SELECT id, trace_id, name, data_type, value_num, value_str, comment, source, created_ns "
                            "FROM scores WHERE trace_id = ?1 ORDER BY created_ns, id",
                            -1, &st, NULL) != SQLITE_OK)
-        return fail_db(e, db, "reading scores");
+        return query_fail_db(e, db, "reading scores");
     sqlite3_bind_text(st, 1, trace_id, -1, SQLITE_STATIC);
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         json_t *o = json_object();
@@ -850,7 +850,7 @@ static err_code scores_of(sqlite3 *db, const char *trace_id, json_t *arr, query_
     }
     sqlite3_finalize(st);
     if (rc != SQLITE_DONE)
-        return fail_db(e, db, "reading scores");
+        return query_fail_db(e, db, "reading scores");
     return ERR_OK;
 }
 
@@ -871,7 +871,7 @@ err_code query_trace_get(const char *store_url, sv id, json_t **out, query_error
     /* One read transaction so the trace, its spans and scores agree. */
     sqlite3_exec(db, "BEGIN", NULL, NULL, NULL);
     if (sqlite3_prepare_v2(db, "SELECT * FROM traces WHERE trace_id = ?1", -1, &st, NULL) != SQLITE_OK) {
-        r = fail_db(e, db, "reading a trace");
+        r = query_fail_db(e, db, "reading a trace");
         goto out;
     }
     sqlite3_bind_text(st, 1, tid, -1, SQLITE_STATIC);
@@ -881,7 +881,7 @@ err_code query_trace_get(const char *store_url, sv id, json_t **out, query_error
         goto out;
     }
     if (rc != SQLITE_ROW) {
-        r = fail_db(e, db, "reading a trace");
+        r = query_fail_db(e, db, "reading a trace");
         goto out;
     }
     t = json_object();
@@ -894,7 +894,7 @@ err_code query_trace_get(const char *store_url, sv id, json_t **out, query_error
                            "SELECT span_id, parent_id, kind, name, start_ns, end_ns, attributes FROM spans "
                            "WHERE trace_id = ?1 ORDER BY start_ns, parent_id IS NOT NULL, span_id",
                            -1, &st, NULL) != SQLITE_OK) {
-        r = fail_db(e, db, "reading spans");
+        r = query_fail_db(e, db, "reading spans");
         goto out;
     }
     sqlite3_bind_text(st, 1, tid, -1, SQLITE_STATIC);
@@ -909,7 +909,7 @@ err_code query_trace_get(const char *store_url, sv id, json_t **out, query_error
         json_array_append_new(spans, o);
     }
     if (rc != SQLITE_DONE) {
-        r = fail_db(e, db, "reading spans");
+        r = query_fail_db(e, db, "reading spans");
         goto out;
     }
     json_t *scores = json_array();
@@ -1037,14 +1037,14 @@ static err_code check_config(sqlite3 *db, const char *name, const char **type, d
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(db, "SELECT data_type, min_value, max_value, categories FROM score_configs WHERE name = ?1",
                            -1, &st, NULL) != SQLITE_OK)
-        return fail_db(e, db, "reading score configs");
+        return query_fail_db(e, db, "reading score configs");
     sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
     int rc = sqlite3_step(st);
     err_code r = ERR_OK;
     if (rc == SQLITE_DONE)
         goto out;
     if (rc != SQLITE_ROW) {
-        r = fail_db(e, db, "reading score configs");
+        r = query_fail_db(e, db, "reading score configs");
         goto out;
     }
     const char *ctype = (const char *)sqlite3_column_text(st, 0);
@@ -1156,13 +1156,13 @@ err_code query_score_add(const char *store_url, const char *body, size_t len, js
     if ((r = conn_get(store_url, true, &db, e)))
         goto out;
     if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
-        r = fail_db(e, db, "adding a score");
+        r = query_fail_db(e, db, "adding a score");
         goto out;
     }
     if ((r = check_config(db, name, &type, &num, str, type_given, e)))
         goto rollback;
     if (sqlite3_prepare_v2(db, "SELECT 1 FROM traces WHERE trace_id = ?1", -1, &st, NULL) != SQLITE_OK) {
-        r = fail_db(e, db, "adding a score");
+        r = query_fail_db(e, db, "adding a score");
         goto rollback;
     }
     sqlite3_bind_text(st, 1, tid, -1, SQLITE_STATIC);
@@ -1174,7 +1174,7 @@ err_code query_score_add(const char *store_url, const char *body, size_t len, js
         goto rollback;
     }
     if (rc != SQLITE_ROW) {
-        r = fail_db(e, db, "adding a score");
+        r = query_fail_db(e, db, "adding a score");
         goto rollback;
     }
     char id[33];
@@ -1184,7 +1184,7 @@ err_code query_score_add(const char *store_url, const char *body, size_t len, js
                            "INSERT INTO scores (id, trace_id, name, data_type, value_num, value_str, comment, source, "
                            "created_ns) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                            -1, &st, NULL) != SQLITE_OK) {
-        r = fail_db(e, db, "adding a score");
+        r = query_fail_db(e, db, "adding a score");
         goto rollback;
     }
     sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
@@ -1200,7 +1200,7 @@ err_code query_score_add(const char *store_url, const char *body, size_t len, js
     sqlite3_bind_text(st, 8, source, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 9, created);
     if (sqlite3_step(st) != SQLITE_DONE || sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
-        r = fail_db(e, db, "adding a score");
+        r = query_fail_db(e, db, "adding a score");
         goto rollback;
     }
     char t[40];
@@ -1307,7 +1307,7 @@ err_code query_score_config_create(const char *store_url, const char *body, size
                            "INSERT INTO score_configs (name, data_type, min_value, max_value, categories, description, "
                            "created_ns) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                            -1, &st, NULL) != SQLITE_OK) {
-        r = fail_db(e, db, "creating a score config");
+        r = query_fail_db(e, db, "creating a score config");
         goto out;
     }
     sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
@@ -1327,7 +1327,7 @@ err_code query_score_config_create(const char *store_url, const char *body, size
         goto out;
     }
     if (rc != SQLITE_DONE) {
-        r = fail_db(e, db, "creating a score config");
+        r = query_fail_db(e, db, "creating a score config");
         goto out;
     }
     char t[40];
@@ -1362,7 +1362,7 @@ err_code query_score_configs_list(const char *store_url, json_t **out, query_err
                            "SELECT name, data_type, min_value, max_value, categories, description, created_ns "
                            "FROM score_configs ORDER BY name",
                            -1, &st, NULL) != SQLITE_OK) {
-        r = fail_db(e, db, "listing score configs");
+        r = query_fail_db(e, db, "listing score configs");
         goto out;
     }
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -1371,7 +1371,7 @@ err_code query_score_configs_list(const char *store_url, json_t **out, query_err
         json_array_append_new(data, c);
     }
     if (rc != SQLITE_DONE) {
-        r = fail_db(e, db, "listing score configs");
+        r = query_fail_db(e, db, "listing score configs");
         goto out;
     }
     *out = json_pack("{s:O}", "data", data);

@@ -107,6 +107,17 @@ json_t *query_error_json(const query_error *e);
  * ERR_INVAL. For the query, registry and API modules alike. */
 err_code query_fail(query_error *e, int status, const char *param, const char *code, const char *fmt, ...)
     PRINTF_LIKE(5, 6);
+/* A failed SQLite call on db (NULL: no connection) while doing `what`:
+ * 503 store_busy when the store is locked, 503 store_not_migrated when it
+ * lacks the tables, 500 out_of_memory, else 500 store_error with SQLite's
+ * message. Shared by every module that reads or writes the store. */
+typedef struct sqlite3 sqlite3;
+err_code query_fail_db(query_error *e, sqlite3 *db, const char *what);
+/* Binds text (copied) or an integer to the named parameter (":name") of st
+ * when the statement has it; nothing otherwise. */
+typedef struct sqlite3_stmt sqlite3_stmt;
+void query_bind_text(sqlite3_stmt *st, const char *name, const char *v);
+void query_bind_i64(sqlite3_stmt *st, const char *name, int64_t v);
 /* Closes the pooled connections (at exit; later calls reopen them). */
 void query_shutdown(void);
 

@@ -452,30 +452,10 @@ static void conn_close(conn *c)
  * no trace tables yet; else 500. */
 static err_code fail_db(query_error *e, conn *c, int rc, const char *what)
 {
-    const char *msg = sqlite3_errmsg(c->db);
     if (rc == SQLITE_INTERRUPT)
         return query_fail(e, 503, NULL, "stats_timeout",
                           "the statistics took longer than %ld ms; narrow the range (from, to) or filter", c->timeout_ms);
-    if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED)
-        return query_fail(e, 503, NULL, "store_busy", "the store is busy (%s); try again", what);
-    if (strstr(msg, "no such table") || strstr(msg, "no such column"))
-        return query_fail(e, 503, NULL, "store_not_migrated",
-                          "the store has no trace tables yet (%s); start the gateway or run `genaiops migrate`", msg);
-    return query_fail(e, 500, NULL, "store_error", "store error while %s: %s", what, msg);
-}
-
-static void bind_text(sqlite3_stmt *st, const char *name, const char *v)
-{
-    int i = sqlite3_bind_parameter_index(st, name);
-    if (i > 0)
-        sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC);
-}
-
-static void bind_i64(sqlite3_stmt *st, const char *name, int64_t v)
-{
-    int i = sqlite3_bind_parameter_index(st, name);
-    if (i > 0)
-        sqlite3_bind_int64(st, i, v);
+    return query_fail_db(e, c->db, what);
 }
 
 /* ---- JSON helpers ---- */
@@ -673,11 +653,11 @@ static void overview_where(const stats_params *p, char *out, size_t cap)
 
 static void overview_bind(sqlite3_stmt *st, const stats_params *p)
 {
-    bind_i64(st, ":from", p->from_ns);
-    bind_i64(st, ":to", p->to_ns);
-    bind_text(st, ":model", p->model);
-    bind_text(st, ":deployment", p->deployment);
-    bind_text(st, ":provider", p->provider);
+    query_bind_i64(st, ":from", p->from_ns);
+    query_bind_i64(st, ":to", p->to_ns);
+    query_bind_text(st, ":model", p->model);
+    query_bind_text(st, ":deployment", p->deployment);
+    query_bind_text(st, ":provider", p->provider);
 }
 
 #define KEY_NONE "(none)"
@@ -1204,8 +1184,8 @@ err_code stats_guardrails(const char *store_url, const stats_params *p, json_t *
         r = fail_db(e, &c, rc, "reading guardrail checks");
         goto out;
     }
-    bind_i64(st, ":from", p->from_ns);
-    bind_i64(st, ":to", p->to_ns);
+    query_bind_i64(st, ":from", p->from_ns);
+    query_bind_i64(st, ":to", p->to_ns);
     while ((rc = sqlite3_step(st)) == SQLITE_ROW && !a->oom) {
         const char *id = (const char *)sqlite3_column_text(st, 0);
         int64_t ns = sqlite3_column_int64(st, 1);
