@@ -126,7 +126,7 @@ function render(ctx, body, s, filters, reload) {
   put(body,
     h('p', { class: 'muted' }, rangeText, `, in buckets of ${bucketText(s.bucket_s)}`),
     tiles,
-    h('div', { class: 'grid', style: { marginBottom: '16px' } },
+    h('div', { class: 'grid' },
       card(null, chart({ title: 'Findings by policy and detector', series: pairs, times, step, format: count, onClick: zoom })),
       card(null, chart({
         title: 'Verdicts that acted', kind: 'bars', times, step, format: count, onClick: zoom,

@@ -130,7 +130,7 @@ function render(ctx, body, s, by, filters) {
   }
   const open = (from, to, extra = {}) => ctx.navigate(tracesLink(isoMs(from), isoMs(to), { ...filters, ...extra }));
   const tiles = h('div', { class: 'tiles', 'aria-label': 'totals' },
-    tileOf('requests', 'Requests', fmt.int(t.requests), `${fmt.int(t.errors)} errors`),
+    tileOf('requests', 'Requests', fmt.int(t.requests), `${fmt.int(t.errors)} ${t.errors === 1 ? 'error' : 'errors'}`),
     tileOf('error-rate', 'Error rate', fmt.pct(t.error_rate), 'status 400 and above'),
     tileOf('latency-p50', 'Latency p50', fmt.ms(t.latency_ms.p50)),
     tileOf('latency-p95', 'Latency p95', fmt.ms(t.latency_ms.p95)),
