@@ -6,15 +6,20 @@
 #   make bench-eval  the eval runner beside promptfoo (../shared/bench/eval-peers.sh)
 #   make bench-guard the default guardrail policies against none (bench/guard.sh)
 #   make fuzz     longer fuzz runs of every target (FUZZ_SECONDS=300 by default)
+#   make web-assets  regenerate build/generated/web_assets.c from src/web/ui/ (the build does it too)
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all build demo test unit asan fuzz bench bench-eval bench-guard clean format check-src
+.PHONY: all build demo test unit asan fuzz bench bench-eval bench-guard clean format check-src web-assets
 
 all: build
 
 build:
 	@cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 	@$(MAKE) --no-print-directory -C build -j$(JOBS)
+
+web-assets:
+	@cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@$(MAKE) --no-print-directory -C build web-assets
 
 demo: build
 	./build/genaiops serve
