@@ -226,75 +226,38 @@ err_code api_evals_query_parse(api_evals_route route, sv query, api_evals_query 
 
 /* ---- the jobs ---- */
 
-typedef struct evals_job {
-    uv_work_t work;
-    http_req *r;
+/* What a job needs beyond api_job: the route, the run id, the query. */
+typedef struct evals_args {
     api_evals_route route;
-    char *url;
     char id[API_EVALS_ID_MAX + 1];
     api_evals_query q;
-    json_t *out;
-    query_error e;
-    err_code rc;
-} evals_job;
+} evals_args;
 
-
-static void send_fail(http_req *r, int status, const char *param, const char *code, const char *msg)
+/* On a pool thread: the route's store work. */
+static err_code run(api_job *j)
 {
-    query_error e = { 0 };
-    query_fail(&e, status, param, code, "%s", msg);
-    api_send_error(r, &e);
-}
-
-static void job_free(evals_job *j)
-{
-    json_decref(j->out);
-    free(j->url);
-    free(j);
-}
-
-static void job_work(uv_work_t *w)
-{
-    evals_job *j = w->data;
-    switch (j->route) {
+    const evals_args *a = j->data;
+    switch (a->route) {
     case API_EVALS_LIST: {
         json_t *arr = NULL;
-        j->rc = evstore_search(j->url, j->q.limit, j->q.q, &arr, &j->e);
-        if (j->rc == ERR_OK && !(j->out = json_pack("{s:o}", "data", arr)))
-            j->rc = query_fail(&j->e, 500, NULL, "out_of_memory", "out of memory");
-        break;
+        err_code rc = evstore_search(j->url, a->q.limit, a->q.q, &arr, &j->e);
+        if (rc == ERR_OK && !(j->out = json_pack("{s:o}", "data", arr)))
+            rc = query_fail(&j->e, 500, NULL, "out_of_memory", "out of memory");
+        return rc;
     }
     case API_EVALS_RUN: {
-        evstore_page pg = { j->q.results, j->q.verdict, j->q.limit, j->q.offset };
-        j->rc = evstore_run_page(j->url, j->id, &pg, &j->out, &j->e);
-        break;
+        evstore_page pg = { a->q.results, a->q.verdict, a->q.limit, a->q.offset };
+        return evstore_run_page(j->url, a->id, &pg, &j->out, &j->e);
     }
     case API_EVALS_COMPARE: {
-        ev_compare_rows rows = { j->q.limit, j->q.offset, j->q.change };
+        ev_compare_rows rows = { a->q.limit, a->q.offset, a->q.change };
         /* seed 1, as `genaiops eval compare`: the same runs give the same answer */
-        j->rc = ev_compare_runs(j->url, j->q.base, j->q.current, NULL, j->q.tolerance, j->q.alpha, 1, &rows, &j->out,
-                                &j->e);
-        break;
+        return ev_compare_runs(j->url, a->q.base, a->q.current, NULL, a->q.tolerance, a->q.alpha, 1, &rows, &j->out,
+                               &j->e);
     }
     }
+    return query_fail(&j->e, 500, NULL, NULL, "unknown route");
 }
-
-static void job_done(uv_work_t *w, int status)
-{
-    evals_job *j = w->data;
-    http_req *r = j->r;
-    if (r->aborted)
-        http_req_abandon(r);
-    else if (status == UV_ECANCELED)
-        send_fail(r, 503, NULL, "shutting_down", "the server is shutting down");
-    else if (j->rc != ERR_OK)
-        api_send_error(r, &j->e);
-    else
-        api_send_json(r, 200, j->out);
-    job_free(j);
-}
-
-static void abort_noop(http_req *r) { UNUSED(r); }
 
 void api_evals(http_req *r, const char *store_url)
 {
@@ -306,39 +269,32 @@ void api_evals(http_req *r, const char *store_url)
         id = sv_make(rest.p + 1, rest.len - 1);
         route = sv_eq_cstr(id, "compare") ? API_EVALS_COMPARE : API_EVALS_RUN;
         if (route == API_EVALS_RUN && memchr(id.p, '/', id.len)) {
-            send_fail(r, 404, NULL, "not_found", "no such route under /api/v1/evals");
+            api_send_fail(r, 404, NULL, "not_found", "no such route under /api/v1/evals");
             return;
         }
         if (route == API_EVALS_RUN && !api_evals_id_valid(id)) {
-            send_fail(r, 400, "id", "invalid_run_id",
-                      "a run id is letters, digits, '-', '_' and '.' (at most 60): a full id, a unique prefix or latest");
+            api_send_fail(r, 400, "id", "invalid_run_id",
+                          "a run id is letters, digits, '-', '_' and '.' (at most 60): a full id, a unique prefix or latest");
             return;
         }
     }
     if (!sv_eq_cstr(r->method, "GET") && !sv_eq_cstr(r->method, "HEAD")) {
         http_resp_header(r, "allow", "GET, HEAD");
-        send_fail(r, 405, NULL, "method_not_allowed", "use GET on /api/v1/evals");
+        api_send_fail(r, 405, NULL, "method_not_allowed", "use GET on /api/v1/evals");
         return;
     }
-    evals_job *j = calloc(1, sizeof *j);
-    if (!j || !(j->url = strdup(store_url ? store_url : "sqlite://./genaiops.db"))) {
-        free(j);
-        send_fail(r, 500, NULL, "out_of_memory", "out of memory");
+    api_job *j = api_job_new(r, sizeof(evals_args));
+    if (!j)
         return;
-    }
-    j->route = route;
+    evals_args *a = j->data;
+    a->route = route;
     if (route == API_EVALS_RUN)
-        memcpy(j->id, id.p, id.len); /* checked: at most API_EVALS_ID_MAX bytes */
-    if (api_evals_query_parse(route, r->query, &j->q, &j->e) != ERR_OK) {
+        memcpy(a->id, id.p, id.len); /* checked: at most API_EVALS_ID_MAX bytes */
+    if (api_evals_query_parse(route, r->query, &a->q, &j->e) != ERR_OK) {
         api_send_error(r, &j->e);
-        job_free(j);
+        api_job_free(j);
         return;
     }
-    j->r = r;
-    j->work.data = j;
-    r->on_abort = abort_noop;
-    if (uv_queue_work(http_worker_loop(r->worker), &j->work, job_work, job_done) != 0) {
-        job_free(j);
-        send_fail(r, 503, NULL, "store_unavailable", "cannot queue the store query");
-    }
+    j->run = run;
+    api_job_start(j, store_url);
 }

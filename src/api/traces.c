@@ -4,15 +4,15 @@
  * A handler validates on the event loop what needs no store (the method,
  * the filters of a search), then packs a job - a copy of the store URL, of
  * the input (body or id) and the parsed filter - and queues it on the
- * worker loop's thread pool. The work function calls the query module
+ * worker loop's thread pool (api_job, api/common.c). The work function calls the query module
  * (store/query.c), which blocks on SQLite; the after-work callback, back on
  * the loop thread, turns the result into a JSON response or an OpenAI-shaped
  * error. If the client went away (r->aborted) the result is dropped and the
  * request abandoned; the work itself is never cut short, so no SQLite
  * statement is left half-run.
  */
-#include <stdlib.h>
-#include <uv.h>
+#include <stdio.h>
+#include <string.h>
 #include "api/common.h"
 #include "api/traces.h"
 #include "store/query.h"
@@ -20,113 +20,53 @@
 
 typedef enum job_kind { JOB_LIST, JOB_GET, JOB_SCORE, JOB_CONFIGS, JOB_CONFIG_CREATE } job_kind;
 
-typedef struct api_job {
-    uv_work_t work;
-    http_req *r;
+/* What a job needs beyond api_job: the route, the parsed filter, and a
+ * copy of the input (the body, or the trace id). */
+typedef struct trace_args {
     job_kind kind;
-    int ok_status;
-    char *url;
-    char *input;               /* body, or the trace id */
-    size_t len;
     query_filter filter;
-    json_t *out;
-    query_error e;
-    err_code rc;
-} api_job;
-
-
-
-static void send_simple_error(http_req *r, int status, const char *param, const char *code, const char *msg)
-{
-    query_error e = { .status = status };
-    snprintf(e.type, sizeof e.type, "%s", status >= 500 ? "server_error" : "invalid_request_error");
-    snprintf(e.param, sizeof e.param, "%s", param ? param : "");
-    snprintf(e.code, sizeof e.code, "%s", code ? code : "");
-    snprintf(e.message, sizeof e.message, "%s", msg);
-    api_send_error(r, &e);
-}
+    size_t len;
+    char input[];
+} trace_args;
 
 static void method_not_allowed(http_req *r, const char *allow)
 {
     http_resp_header(r, "allow", allow);
     char msg[96];
     snprintf(msg, sizeof msg, "use %s on %.*s", allow, SV_FMT(r->path));
-    send_simple_error(r, 405, NULL, "method_not_allowed", msg);
+    api_send_fail(r, 405, NULL, "method_not_allowed", msg);
 }
 
 static bool is_get(const http_req *r) { return sv_eq_cstr(r->method, "GET") || sv_eq_cstr(r->method, "HEAD"); }
 
-static void job_free(api_job *j)
+/* On a pool thread: the query module's call for the route. */
+static err_code run(api_job *j)
 {
-    json_decref(j->out);
-    free(j->url);
-    free(j->input);
-    free(j);
-}
-
-static void job_work(uv_work_t *w)
-{
-    api_job *j = w->data;
-    switch (j->kind) {
-    case JOB_LIST: j->rc = query_traces_list(j->url, &j->filter, &j->out, &j->e); break;
-    case JOB_GET: j->rc = query_trace_get(j->url, sv_make(j->input, j->len), &j->out, &j->e); break;
-    case JOB_SCORE: j->rc = query_score_add(j->url, j->input, j->len, &j->out, &j->e); break;
-    case JOB_CONFIGS: j->rc = query_score_configs_list(j->url, &j->out, &j->e); break;
-    case JOB_CONFIG_CREATE: j->rc = query_score_config_create(j->url, j->input, j->len, &j->out, &j->e); break;
+    const trace_args *a = j->data;
+    switch (a->kind) {
+    case JOB_LIST: return query_traces_list(j->url, &a->filter, &j->out, &j->e);
+    case JOB_GET: return query_trace_get(j->url, sv_make(a->input, a->len), &j->out, &j->e);
+    case JOB_SCORE: return query_score_add(j->url, a->input, a->len, &j->out, &j->e);
+    case JOB_CONFIGS: return query_score_configs_list(j->url, &j->out, &j->e);
+    case JOB_CONFIG_CREATE: return query_score_config_create(j->url, a->input, a->len, &j->out, &j->e);
     }
+    return query_fail(&j->e, 500, NULL, NULL, "unknown route");
 }
 
-static void job_done(uv_work_t *w, int status)
+/* A job for kind with a copy of input[0..len); NULL after answering 500. */
+static api_job *job_new(http_req *r, job_kind kind, int ok_status, const char *input, size_t len)
 {
-    api_job *j = w->data;
-    http_req *r = j->r;
-    if (r->aborted)
-        http_req_abandon(r);
-    else if (status == UV_ECANCELED)
-        send_simple_error(r, 503, NULL, "shutting_down", "the server is shutting down");
-    else if (j->rc != ERR_OK)
-        api_send_error(r, &j->e);
-    else
-        api_send_json(r, j->ok_status, j->out);
-    job_free(j);
-}
-
-static void abort_noop(http_req *r) { UNUSED(r); }
-
-/* Copies what the work needs and queues it; answers 500/503 itself when it
- * cannot. Takes ownership of j. */
-static void job_start(http_req *r, api_job *j, const char *store_url, const char *input, size_t len)
-{
-    j->r = r;
-    j->work.data = j;
-    j->url = strdup(store_url ? store_url : "sqlite://./genaiops.db");
-    j->len = len;
-    j->input = malloc(len + 1);
-    if (!j->url || !j->input) {
-        job_free(j);
-        send_simple_error(r, 500, NULL, NULL, "out of memory");
-        return;
-    }
-    if (len)
-        memcpy(j->input, input, len);
-    j->input[len] = '\0';
-    r->on_abort = abort_noop;
-    int rc = uv_queue_work(http_worker_loop(r->worker), &j->work, job_work, job_done);
-    if (rc != 0) {
-        job_free(j);
-        send_simple_error(r, 503, NULL, NULL, "cannot queue the store query");
-    }
-}
-
-static api_job *job_new(http_req *r, job_kind kind, int ok_status)
-{
-    api_job *j = calloc(1, sizeof *j);
-    if (!j) {
-        send_simple_error(r, 500, NULL, NULL, "out of memory");
+    api_job *j = api_job_new(r, sizeof(trace_args) + len + 1);
+    if (!j)
         return NULL;
-    }
-    j->kind = kind;
+    trace_args *a = j->data;
+    a->kind = kind;
+    a->len = len;
+    if (len)
+        memcpy(a->input, input, len);
+    a->input[len] = '\0';
     j->ok_status = ok_status;
+    j->run = run;
     return j;
 }
 
@@ -136,15 +76,15 @@ void api_traces_list(http_req *r, const char *store_url)
         method_not_allowed(r, "GET");
         return;
     }
-    api_job *j = job_new(r, JOB_LIST, 200);
+    api_job *j = job_new(r, JOB_LIST, 200, NULL, 0);
     if (!j)
         return;
-    if (query_filter_parse(&j->filter, r->query, &j->e) != ERR_OK) {
+    if (query_filter_parse(&((trace_args *)j->data)->filter, r->query, &j->e) != ERR_OK) {
         api_send_error(r, &j->e);
-        job_free(j);
+        api_job_free(j);
         return;
     }
-    job_start(r, j, store_url, NULL, 0);
+    api_job_start(j, store_url);
 }
 
 void api_trace_get(http_req *r, const char *store_url, sv id)
@@ -153,9 +93,9 @@ void api_trace_get(http_req *r, const char *store_url, sv id)
         method_not_allowed(r, "GET");
         return;
     }
-    api_job *j = job_new(r, JOB_GET, 200);
+    api_job *j = job_new(r, JOB_GET, 200, id.p, MIN(id.len, 256));
     if (j)
-        job_start(r, j, store_url, id.p, MIN(id.len, 256));
+        api_job_start(j, store_url);
 }
 
 void api_scores_post(http_req *r, const char *store_url)
@@ -164,20 +104,20 @@ void api_scores_post(http_req *r, const char *store_url)
         method_not_allowed(r, "POST");
         return;
     }
-    api_job *j = job_new(r, JOB_SCORE, 201);
+    api_job *j = job_new(r, JOB_SCORE, 201, r->body, r->body_len);
     if (j)
-        job_start(r, j, store_url, r->body, r->body_len);
+        api_job_start(j, store_url);
 }
 
 void api_score_configs(http_req *r, const char *store_url)
 {
     api_job *j;
     if (is_get(r)) {
-        if ((j = job_new(r, JOB_CONFIGS, 200)))
-            job_start(r, j, store_url, NULL, 0);
+        if ((j = job_new(r, JOB_CONFIGS, 200, NULL, 0)))
+            api_job_start(j, store_url);
     } else if (sv_eq_cstr(r->method, "POST")) {
-        if ((j = job_new(r, JOB_CONFIG_CREATE, 201)))
-            job_start(r, j, store_url, r->body, r->body_len);
+        if ((j = job_new(r, JOB_CONFIG_CREATE, 201, r->body, r->body_len)))
+            api_job_start(j, store_url);
     } else
         method_not_allowed(r, "GET, POST");
 }
