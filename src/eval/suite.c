@@ -729,6 +729,9 @@ static err_code read_prompts(loader *l, const json_t *root)
     } else {
         e = lfail(l, ERR_PARSE, at, "prompts", "must be text, a list of prompts or a mapping, not %s", type_name(v));
     }
+    if (!e && out.n == 0)
+        e = lfail(l, ERR_PARSE, at, "prompts",
+                  "there are no prompts: give at least one (or leave `prompts` out to use each test's `prompt` variable)");
     if (e) {
         plist_free(&out);
         return e;

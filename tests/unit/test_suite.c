@@ -399,6 +399,9 @@ TEST(suite_bad)
     } cases[] = {
         { "bad/prompts_type.yaml", ERR_PARSE, true,
           "bad/prompts_type.yaml:1:10: prompts: must be text, a list of prompts or a mapping, not a number" },
+        { "bad/prompts_empty.yaml", ERR_PARSE, true,
+          "bad/prompts_empty.yaml:1:10: prompts: there are no prompts: give at least one (or leave `prompts` out to use "
+          "each test's `prompt` variable)" },
         { "bad/provider_config.yaml", ERR_PARSE, true,
           "bad/provider_config.yaml:4:13: providers[0].config: must be a mapping, not a list" },
         { "bad/provider_noid.yaml", ERR_PARSE, true, "bad/provider_noid.yaml:2:13: providers[0]: a provider needs an id" },
