@@ -660,8 +660,10 @@ bool jscan_parse(const char *text, size_t len, int max_depth, jval *root, jscan_
 /* ---- readers of validated spans ------------------------------------------ */
 
 /* p is just after an opening quote: the byte after the closing quote, or
- * end if there is none. Bytes from lo to end may be read. */
-static inline __attribute__((always_inline)) const char *skip_str(const char *p, const char *end, const char *lo)
+ * end if there is none. Bytes from lo to end may be read. *esc (esc may be
+ * NULL) is set when the string has a backslash in it. */
+static inline __attribute__((always_inline)) const char *skip_str_esc(const char *p, const char *end, const char *lo,
+                                                                     bool *esc)
 {
     for (;;) {
 #if defined(JSCAN_SSE2)
@@ -706,8 +708,15 @@ static inline __attribute__((always_inline)) const char *skip_str(const char *p,
 #endif
         if (*p == '"')
             return p + 1;
+        if (esc)
+            *esc = true;
         p += end - p > 2 ? 2 : end - p; /* backslash: skip the escaped byte */
     }
+}
+
+static inline __attribute__((always_inline)) const char *skip_str(const char *p, const char *end, const char *lo)
+{
+    return skip_str_esc(p, end, lo, NULL);
 }
 
 /* Bytes that matter when skipping a container: quotes and brackets. */
@@ -798,6 +807,108 @@ static inline __attribute__((always_inline)) const char *skip_value(const char *
             p++;
         return p;
     }
+}
+
+/* ---- walking text that was not validated --------------------------------- */
+
+void jscan_walk_init(jscan_walk *w, const char *text, size_t len)
+{
+    w->lo = w->p = text;
+    w->end = text ? text + len : NULL;
+    w->ok = text != NULL;
+    w->key_esc = false;
+}
+
+static bool walk_stop(jscan_walk *w)
+{
+    w->ok = false;
+    w->p = w->end;
+    return false;
+}
+
+/* skip_ws for text that is mostly compact: one compare when no space is next. */
+static inline __attribute__((always_inline)) const char *walk_ws(const char *p, const char *end)
+{
+    if (p < end && (uint8_t)*p > ' ')
+        return p;
+    return skip_ws(p, end);
+}
+
+/* Consumes c, after whitespace, if it is next. */
+static inline __attribute__((always_inline)) bool walk_eat(jscan_walk *w, char c)
+{
+    const char *p = walk_ws(w->p, w->end);
+    w->p = p;
+    if (p < w->end && *p == c) {
+        w->p = p + 1;
+        return true;
+    }
+    return false;
+}
+
+jval jscan_walk_value(jscan_walk *w)
+{
+    if (!w->ok)
+        return (jval){ J_NONE, NULL, 0 };
+    const char *p = walk_ws(w->p, w->end);
+    jtype t = p < w->end ? type_of(*p) : J_NONE;
+    if (t == J_NONE) {
+        walk_stop(w);
+        return (jval){ J_NONE, NULL, 0 };
+    }
+    w->p = skip_value(p, w->end, t, w->lo);
+    return (jval){ t, p, (size_t)(w->p - p) };
+}
+
+bool jscan_walk_enter(jscan_walk *w, char open)
+{
+    if (!w->ok)
+        return false;
+    if (walk_eat(w, open))
+        return true;
+    jscan_walk_value(w);
+    return false;
+}
+
+bool jscan_walk_member(jscan_walk *w, size_t n, jval *key)
+{
+    *key = (jval){ J_NONE, NULL, 0 };
+    if (!w->ok)
+        return false;
+    const char *p = walk_ws(w->p, w->end), *end = w->end;
+    if (p < end && *p == '}') {
+        w->p = p + 1;
+        return false;
+    }
+    if (n > 0) {
+        if (p >= end || *p != ',')
+            return walk_stop(w);
+        p = walk_ws(p + 1, end);
+    }
+    if (p >= end || *p != '"')
+        return walk_stop(w);
+    bool esc = false;
+    const char *k = p;
+    p = skip_str_esc(p + 1, end, w->lo, &esc);
+    w->key_esc = esc;
+    *key = (jval){ J_STRING, k, (size_t)(p - k) };
+    p = walk_ws(p, end);
+    if (p >= end || *p != ':')
+        return walk_stop(w);
+    w->p = p + 1;
+    return true;
+}
+
+bool jscan_walk_element(jscan_walk *w, size_t n)
+{
+    if (!w->ok || walk_eat(w, ']'))
+        return false;
+    return n == 0 || walk_eat(w, ',') || walk_stop(w);
+}
+
+bool jscan_walk_done(jscan_walk *w)
+{
+    return w->ok && skip_ws(w->p, w->end) == w->end;
 }
 
 jval jscan_root(const char *text, size_t len)

@@ -140,4 +140,59 @@ size_t jscan_escape(char *dst, size_t cap, const char *s, size_t n);
  * i.e. the offset of the first bad byte, or n when all of it is valid. */
 size_t jscan_utf8_prefix(const char *s, size_t n);
 
+/* ---- walking text that was NOT validated ----------------------------------
+ *
+ * A forward cursor for reading a few members out of a document nobody
+ * validated, in one pass: a provider's response, which the gateway forwards
+ * as it came (src/observe/extract.c). It enters the containers the caller
+ * asks for and passes every other value as the readers do (a string to its
+ * closing quote, a container to its bracket), so the bytes inside what it
+ * passes are not checked. Anything out of place where it steps (a missing
+ * colon, comma or bracket, the end of the text) stops it: ok turns false
+ * and every later call yields nothing. A caller keeps what it read only if
+ * jscan_walk_done() then says the walk got to the end of the text, so a
+ * truncated document yields nothing. The spans it hands out are safe to
+ * give the readers above, which stay inside a span whatever it holds.
+ *
+ *     jscan_walk w; jval k, v;
+ *     jscan_walk_init(&w, text, len);
+ *     if (jscan_walk_enter(&w, '{'))
+ *         for (size_t n = 0; jscan_walk_member(&w, n, &k); n++)
+ *             if (JSCAN_WALK_KEY_IS(&w, k, "usage")) ... enter it, or
+ *             else v = jscan_walk_value(&w);  (every member's value must be
+ *                                              entered or passed)
+ *     if (jscan_walk_done(&w)) ... keep what was read
+ */
+typedef struct jscan_walk {
+    const char *lo, *p, *end;
+    bool ok;      /* nothing out of place so far */
+    bool key_esc; /* private: the last key has an escape in it */
+} jscan_walk;
+
+void jscan_walk_init(jscan_walk *w, const char *text, size_t len);
+/* Enters the object ('{') or array ('[') at the cursor. Anything else is
+ * passed over (false). */
+bool jscan_walk_enter(jscan_walk *w, char open);
+/* The next member of the object entered last: its key (the cursor is then
+ * at its value, which the caller enters or passes), n being the number of
+ * members seen so far. False at the closing brace, which it consumes. */
+bool jscan_walk_member(jscan_walk *w, size_t n, jval *key);
+/* The next element of the array entered last, as jscan_walk_member. */
+bool jscan_walk_element(jscan_walk *w, size_t n);
+/* Passes the value at the cursor and returns its span (J_NONE, and the
+ * walk stops, when no value starts there). */
+jval jscan_walk_value(jscan_walk *w);
+/* Did the walk get to the end of the text with nothing out of place? */
+bool jscan_walk_done(jscan_walk *w);
+
+/* Is key, just returned by jscan_walk_member, the n-byte name? Its raw
+ * bytes, unless it has an escape in it ("mo\u0064el" is "model"). */
+static inline bool jscan_walk_key_is(const jscan_walk *w, jval key, const char *name, size_t n)
+{
+    if (!w->key_esc)
+        return key.len == n + 2 && memcmp(key.p + 1, name, n) == 0;
+    return jscan_string_eq(key, name);
+}
+#define JSCAN_WALK_KEY_IS(w, key, lit) jscan_walk_key_is((w), (key), (lit), sizeof(lit) - 1)
+
 #endif

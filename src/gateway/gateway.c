@@ -438,6 +438,27 @@ static void url_host(const char *url, char *host, size_t cap, int *port)
     *port = *end == ':' ? (int)strtol(end + 1, NULL, 10) : (https ? 443 : 80);
 }
 
+/* url_host, remembered per thread for the last URL: a gateway sends to the
+ * same few providers over and over. (Compared by content, not pointer: a
+ * reloaded config may put another URL at a freed one's address.) */
+static void url_host_memo(const char *url, char *host, size_t cap, int *port)
+{
+    static _Thread_local char last_url[256], last_host[128];
+    static _Thread_local int last_port;
+    size_t n = url ? strlen(url) : 0;
+    if (n > 0 && n < sizeof last_url && cap >= sizeof last_host && memcmp(url, last_url, n + 1) == 0) {
+        memcpy(host, last_host, sizeof last_host);
+        *port = last_port;
+        return;
+    }
+    url_host(url, host, cap, port);
+    if (n > 0 && n < sizeof last_url && cap >= sizeof last_host) {
+        memcpy(last_url, url, n + 1);
+        memcpy(last_host, host, sizeof last_host);
+        last_port = *port;
+    }
+}
+
 static void trace_attempt_begin(gw_call *c, const gw_target *t, uint64_t now)
 {
     if (!c->tr)
@@ -448,8 +469,8 @@ static void trace_attempt_begin(gw_call *c, const gw_target *t, uint64_t now)
     copy_cstr(c->attempt->provider, sizeof c->attempt->provider, t->prov->name);
     copy_cstr(c->attempt->model, sizeof c->attempt->model, t->upstream_model);
     if (t->prov->type != PROVIDER_SIMULATOR)
-        url_host(t->prov->base_url, c->attempt->server_address, sizeof c->attempt->server_address,
-                 &c->attempt->server_port);
+        url_host_memo(t->prov->base_url, c->attempt->server_address, sizeof c->attempt->server_address,
+                      &c->attempt->server_port);
 }
 
 static void trace_attempt_end(gw_call *c, err_code e, int status, uint64_t now)

@@ -20,6 +20,7 @@
 
 #include <errno.h>
 #include <jansson.h>
+#include <stdatomic.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -47,7 +48,10 @@ struct pricing {
     size_t mask;       /* slots - 1 (a power of two) */
     size_t count;
     const char *source;
+    uint64_t serial;   /* this table among all loaded (for lookup's memo) */
 };
+
+static _Atomic uint64_t serials;
 
 /* The fields read, by LiteLLM name, and where they go. */
 static const struct {
@@ -183,6 +187,7 @@ static err_code build(const char *name, json_t *root, bool builtin, pricing **ou
     }
     p->slots = (slot *)(p + 1);
     p->mask = nslots - 1;
+    p->serial = atomic_fetch_add(&serials, 1) + 1;
     char *arena = (char *)(p->slots + nslots);
     json_object_foreach(root, key, val) {
         if (!is_model_key(key))
@@ -327,7 +332,7 @@ static size_t date_suffix(const char *s, size_t len)
 }
 
 /* The table's prices for model (see pricing_cost for the order), or NULL. */
-static const slot *lookup(const pricing *p, const char *ptype, const char *model)
+static const slot *lookup_slow(const pricing *p, const char *ptype, const char *model)
 {
     sv m = sv_from(model);
     sv pt = sv_from(ptype);
@@ -346,6 +351,32 @@ static const slot *lookup(const pricing *p, const char *ptype, const char *model
         }
     }
     return NULL;
+}
+
+/* lookup_slow, remembered per thread for the last table, provider type and
+ * model asked for: a gateway prices the same few models over and over. The
+ * table is told by its serial, not its address, which a reload may reuse. */
+static const slot *lookup(const pricing *p, const char *ptype, const char *model)
+{
+    static _Thread_local struct {
+        uint64_t serial;
+        char ptype[32], model[128];
+        const slot *s;
+    } memo;
+    if (!ptype)
+        ptype = "";
+    size_t tl = strlen(ptype), ml = strlen(model);
+    if (memo.serial == p->serial && tl < sizeof memo.ptype && ml < sizeof memo.model &&
+        memcmp(memo.model, model, ml + 1) == 0 && memcmp(memo.ptype, ptype, tl + 1) == 0)
+        return memo.s;
+    const slot *s = lookup_slow(p, ptype, model);
+    if (tl < sizeof memo.ptype && ml < sizeof memo.model) {
+        memo.serial = p->serial;
+        memcpy(memo.ptype, ptype, tl + 1);
+        memcpy(memo.model, model, ml + 1);
+        memo.s = s;
+    }
+    return s;
 }
 
 bool pricing_cost(const pricing *p, const cfg_pricing *override, const char *ptype,

@@ -19,16 +19,36 @@ static void copy_str(jval obj, const char *key, char *dst, size_t cap)
         dst[0] = '\0'; /* too long to keep */
 }
 
-/* Appends a finish reason unless it is already listed. */
-static void add_reason(trace_rec *t, jval v)
+/* jscan_string, with the common case (no escape in it) as one copy. */
+static bool get_string(jval v, char *dst, size_t cap, size_t *len)
+{
+    if (v.type == J_STRING && v.len >= 2 && v.len - 2 < cap && !memchr(v.p + 1, '\\', v.len - 2)) {
+        *len = v.len - 2;
+        memcpy(dst, v.p + 1, *len);
+        dst[*len] = '\0';
+        return true;
+    }
+    return jscan_string(v, dst, cap, len);
+}
+
+static void str_into(jval v, char *dst, size_t cap)
+{
+    size_t n;
+    if (v.type == J_STRING && !get_string(v, dst, cap, &n))
+        dst[0] = '\0'; /* too long to keep */
+}
+
+/* Appends a finish reason to the comma-separated list (cap bytes with its
+ * NUL) unless it is already there. */
+static void add_reason_to(char *list, size_t cap, jval v)
 {
     char r[32];
     size_t n;
-    if (v.type != J_STRING || !jscan_string(v, r, sizeof r, &n) || n == 0)
+    if (v.type != J_STRING || !get_string(v, r, sizeof r, &n) || n == 0)
         return;
-    size_t have = strlen(t->finish_reasons);
+    size_t have = strlen(list);
     /* already there? (the list is short: a linear look is fine) */
-    const char *p = t->finish_reasons;
+    const char *p = list;
     while (*p) {
         const char *comma = strchr(p, ',');
         size_t len = comma ? (size_t)(comma - p) : strlen(p);
@@ -36,57 +56,97 @@ static void add_reason(trace_rec *t, jval v)
             return;
         p = comma ? comma + 1 : p + len;
     }
-    if (have + n + 2 > sizeof t->finish_reasons)
+    if (have + n + 2 > cap)
         return;
     if (have)
-        t->finish_reasons[have++] = ',';
-    memcpy(t->finish_reasons + have, r, n + 1);
+        list[have++] = ',';
+    memcpy(list + have, r, n + 1);
 }
 
-/* The members of obj named in keys, in one walk (jscan_get walks the whole
- * object per call): vals[i] gets keys[i]'s value, J_NONE when absent. */
-static void pick(jval obj, const char *const *keys, size_t n, jval *vals)
+static void add_reason(trace_rec *t, jval v) { add_reason_to(t->finish_reasons, sizeof t->finish_reasons, v); }
+
+
+/* ---- OpenAI objects, in one pass ----------------------------------------
+ *
+ * The gateway forwards a response as it came and never parses it, so
+ * validating the whole body and then walking to each field (the choices
+ * array three times over) cost more than all the rest of a trace. Instead
+ * jscan_walk goes through it once, entering what it needs and passing the
+ * rest (the message content) 16 bytes at a time. What it passes is not
+ * checked, but what it read is kept only when the walk got to the end of
+ * the body: a cut-off or garbled body leaves the trace as it was, as a body
+ * that failed validation did before. A repeated member counts as jansson
+ * counts it: the last one. */
+
+#define KEY_IS(key, lit) JSCAN_WALK_KEY_IS(w, key, lit)
+
+/* The member name of the object at the cursor (the last if repeated);
+ * any other value is passed over. */
+static jval walk_pick(jscan_walk *w, const char *name, size_t n)
 {
-    for (size_t i = 0; i < n; i++)
-        vals[i] = (jval){ J_NONE, NULL, 0 };
-    if (obj.type != J_OBJECT)
+    jval key, got = { J_NONE, NULL, 0 };
+    if (!jscan_walk_enter(w, '{'))
+        return got;
+    for (size_t m = 0; jscan_walk_member(w, m, &key); m++) {
+        bool match = jscan_walk_key_is(w, key, name, n); /* before a nested key replaces it */
+        jval v = jscan_walk_value(w);
+        if (match)
+            got = v;
+    }
+    return got;
+}
+
+/* The choices array at the cursor: each choice's finish_reason (the last
+ * if a choice repeats it) added to list. */
+static void walk_choices(jscan_walk *w, char *list, size_t cap)
+{
+    if (!jscan_walk_enter(w, '['))
         return;
-    jscan_iter it;
-    jscan_iter_init(&it, obj);
-    jval k, v;
-    while (jscan_next(&it, &k, &v)) {
-        int i = jscan_match(k, keys, n);
-        if (i >= 0)
-            vals[i] = v;
+    for (size_t i = 0; jscan_walk_element(w, i); i++)
+        add_reason_to(list, cap, walk_pick(w, "finish_reason", 13));
+}
+
+typedef struct usage_vals {
+    jval prompt, completion, total, cached, reasoning;
+} usage_vals;
+
+/* OpenAI's usage object at the cursor. */
+static void walk_usage(jscan_walk *w, usage_vals *u)
+{
+    jval key, none = { J_NONE, NULL, 0 };
+    *u = (usage_vals){ none, none, none, none, none };
+    if (!jscan_walk_enter(w, '{'))
+        return;
+    for (size_t m = 0; jscan_walk_member(w, m, &key); m++) {
+        if (KEY_IS(key, "prompt_tokens_details")) {
+            u->cached = walk_pick(w, "cached_tokens", 13);
+        } else if (KEY_IS(key, "completion_tokens_details")) {
+            u->reasoning = walk_pick(w, "reasoning_tokens", 16);
+        } else {
+            jval v = jscan_walk_value(w); /* a scalar or passed over: the key stays */
+            if (KEY_IS(key, "prompt_tokens"))
+                u->prompt = v;
+            else if (KEY_IS(key, "completion_tokens"))
+                u->completion = v;
+            else if (KEY_IS(key, "total_tokens"))
+                u->total = v;
+        }
     }
 }
 
-static void openai_usage(trace_rec *t, jval u)
+static void openai_usage(trace_rec *t, const usage_vals *u)
 {
-    static const char *const keys[] = { "prompt_tokens", "completion_tokens", "total_tokens",
-                                        "prompt_tokens_details", "completion_tokens_details" };
-    jval v[5], d;
     long long n;
-    if (u.type != J_OBJECT)
-        return;
-    pick(u, keys, countof(keys), v);
-    if (jscan_int(v[0], &n))
+    if (jscan_int(u->prompt, &n))
         t->input_tokens = n;
-    if (jscan_int(v[1], &n))
+    if (jscan_int(u->completion, &n))
         t->output_tokens = n;
-    else if (t->input_tokens >= 0 && jscan_int(v[2], &n) && t->output_tokens < 0)
+    else if (t->input_tokens >= 0 && jscan_int(u->total, &n) && t->output_tokens < 0)
         t->output_tokens = n - t->input_tokens >= 0 ? n - t->input_tokens : 0; /* embeddings: total = prompt */
-    if (v[3].type == J_OBJECT && jscan_get(v[3], "cached_tokens", &d, NULL) && jscan_int(d, &n))
+    if (jscan_int(u->cached, &n))
         t->cache_read_tokens = n;
-    if (v[4].type == J_OBJECT && jscan_get(v[4], "reasoning_tokens", &d, NULL) && jscan_int(d, &n))
+    if (jscan_int(u->reasoning, &n))
         t->reasoning_tokens = n;
-}
-
-static void str_into(jval v, char *dst, size_t cap)
-{
-    size_t n;
-    if (v.type == J_STRING && !jscan_string(v, dst, cap, &n))
-        dst[0] = '\0'; /* too long to keep */
 }
 
 /* A chat.completion, text_completion, embeddings list or stream chunk:
@@ -94,37 +154,40 @@ static void str_into(jval v, char *dst, size_t cap)
  * and model already set (stream chunks repeat them). */
 static void openai_object(trace_rec *t, const char *body, size_t len, bool first_only)
 {
-    static const char *const keys[] = { "id", "model", "choices", "usage" };
-    jscan_member top[24];
-    size_t count = 0;
-    jval root, v[4];
-    if (!jscan_parse(body, len, 64, &root, top, countof(top), &count, NULL) || root.type != J_OBJECT)
+    jscan_walk wk, *w = &wk;
+    jval id = { J_NONE, NULL, 0 }, model = id, key;
+    usage_vals usage;
+    bool saw_usage = false, saw_choices = false;
+    char reasons[sizeof t->finish_reasons];
+    jscan_walk_init(w, body, len);
+    if (!jscan_walk_enter(w, '{'))
         return;
-    if (count <= countof(top)) {
-        for (size_t i = 0; i < countof(keys); i++)
-            v[i] = (jval){ J_NONE, NULL, 0 };
-        for (size_t i = 0; i < count; i++) {
-            int k = jscan_match(top[i].key, keys, countof(keys));
-            if (k >= 0)
-                v[k] = top[i].val;
+    for (size_t m = 0; jscan_walk_member(w, m, &key); m++) {
+        if (KEY_IS(key, "choices")) {
+            memcpy(reasons, t->finish_reasons, sizeof reasons); /* a later "choices" starts over */
+            walk_choices(w, reasons, sizeof reasons);
+            saw_choices = true;
+        } else if (KEY_IS(key, "usage")) {
+            walk_usage(w, &usage);
+            saw_usage = true;
+        } else {
+            jval v = jscan_walk_value(w);
+            if (KEY_IS(key, "id"))
+                id = v;
+            else if (KEY_IS(key, "model"))
+                model = v;
         }
-    } else {
-        pick(root, keys, countof(keys), v);
     }
+    if (!jscan_walk_done(w))
+        return; /* cut off or garbled: nothing from it */
     if (!first_only || !t->response_id[0])
-        str_into(v[0], t->response_id, sizeof t->response_id);
+        str_into(id, t->response_id, sizeof t->response_id);
     if (!first_only || !t->response_model[0])
-        str_into(v[1], t->response_model, sizeof t->response_model);
-    if (v[2].type == J_ARRAY) {
-        jscan_iter it;
-        jscan_iter_init(&it, v[2]);
-        jval k, c, fr;
-        while (jscan_next(&it, &k, &c))
-            if (c.type == J_OBJECT && jscan_get(c, "finish_reason", &fr, NULL))
-                add_reason(t, fr);
-    }
-    if (v[3].type == J_OBJECT)
-        openai_usage(t, v[3]);
+        str_into(model, t->response_model, sizeof t->response_model);
+    if (saw_choices)
+        memcpy(t->finish_reasons, reasons, sizeof reasons);
+    if (saw_usage)
+        openai_usage(t, &usage);
 }
 
 void extract_openai_response(trace_rec *t, const char *body, size_t len) { openai_object(t, body, len, false); }

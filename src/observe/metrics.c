@@ -430,6 +430,22 @@ static shard *shard_for(mstate *m, int worker, bool *shared)
     return &m->shards[worker];
 }
 
+/* The memo slot of a guardrail span's labels: FNV-1a over the whole
+ * policy name and the detector, stage, verdict and mode (a few first bytes
+ * were not enough: input-privacy and output-privacy shared slots and
+ * evicted each other on every request). */
+static size_t guard_slot(const span_rec *sp, size_t pol_len)
+{
+    uint32_t h = 2166136261u;
+    const char *fields[] = { sp->guard_detector, sp->guard_stage, sp->guard_verdict, sp->guard_mode };
+    for (size_t i = 0; i < pol_len; i++)
+        h = (h ^ (unsigned char)sp->guard_policy[i]) * 16777619u;
+    for (size_t f = 0; f < countof(fields); f++)
+        for (const char *c = fields[f]; *c; c++)
+            h = (h ^ (unsigned char)*c) * 16777619u;
+    return (h ^ h >> 16) % GMEMO;
+}
+
 void metrics_observe(int worker, const trace_rec *t)
 {
     mstate *m = M;
@@ -498,10 +514,7 @@ void metrics_observe(int worker, const trace_rec *t)
         if (sp->kind == SPAN_GUARDRAIL) {
             sv pol = FIELD(sp->guard_policy), det = FIELD(sp->guard_detector);
             const char *gk = sp->guard_policy;
-            gmemo *gm = &s->guard[((unsigned char)gk[0] + (unsigned char)gk[pol.len ? pol.len - 1 : 0] * 7u +
-                                   (unsigned char)sp->guard_detector[0] * 13u + (unsigned char)sp->guard_stage[0] * 31u +
-                                   (unsigned char)sp->guard_verdict[0] * 61u + (unsigned char)sp->guard_mode[0]) %
-                                  GMEMO];
+            gmemo *gm = &s->guard[guard_slot(sp, pol.len)];
             if (!gm->valid || memcmp(gm->key, gk, GKEY) != 0) {
                 gm->series = series_of(m, F_GCHECKS, (sv[]){ pol, det, FIELD(sp->guard_stage),
                                                             FIELD(sp->guard_verdict), FIELD(sp->guard_mode) });

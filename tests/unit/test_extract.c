@@ -182,3 +182,49 @@ TEST(attrs_text_matches_jansson)
     trace_free(empty);
     trace_free(t);
 }
+
+/* The one-pass walk (extract.c): what a body that nobody validated gives. */
+TEST(extract_openai_walk_edges)
+{
+    const char *pretty = "{\n  \"id\": \"chatcmpl-9\",\n  \"object\": \"chat.completion\",\n  \"model\": \"gpt-4o\",\n"
+                         "  \"choices\": [\n    {\n      \"index\": 0,\n      \"message\": { \"role\": \"assistant\", "
+                         "\"content\": \"a \\\"quoted\\\" } ] { [ answer\" },\n      \"finish_reason\": \"stop\"\n    }\n  ],\n"
+                         "  \"usage\": { \"prompt_tokens\": 7, \"completion_tokens\": 2, \"total_tokens\": 9 }\n}\n";
+    trace_rec *t = trace_new(0);
+    extract_openai_response(t, pretty, strlen(pretty));
+    CHECK_STR(t->response_id, "chatcmpl-9");
+    CHECK_STR(t->finish_reasons, "stop");
+    CHECK_INT(t->input_tokens, 7);
+    CHECK_INT(t->output_tokens, 2);
+    /* every cut before the closing brace leaves the trace as it was */
+    const char *close = strrchr(pretty, '}');
+    for (size_t cut = 0; cut < (size_t)(close - pretty); cut++) {
+        trace_rec *c = trace_new(0);
+        extract_openai_response(c, pretty, cut);
+        if (c->response_id[0] || c->finish_reasons[0] || c->input_tokens != -1 || c->output_tokens != -1)
+            test_fail(__FILE__, __LINE__, "a body cut at %zu gave fields", cut);
+        trace_free(c);
+    }
+    trace_free(t);
+
+    /* escaped keys count as their text; a repeated member, the last one */
+    const char *odd = "{\"\\u0069d\":\"one\",\"id\":\"two\",\"choices\":[{\"finish_reason\":\"stop\"}],"
+                      "\"choices\":[{\"finish_reason\":\"length\",\"finish_reason\":\"tool_calls\"},{\"finish_reason\":7}],"
+                      "\"usage\":{\"prompt_tokens\":1.5,\"completion_tokens\":3},\"usage\":{\"prompt_tokens\":4}}";
+    t = trace_new(0);
+    extract_openai_response(t, odd, strlen(odd));
+    CHECK_STR(t->response_id, "two");
+    CHECK_STR(t->finish_reasons, "tool_calls");
+    CHECK_INT(t->input_tokens, 4);
+    CHECK_INT(t->output_tokens, -1);
+    trace_free(t);
+
+    /* garbage inside a value the walk passes is not its business, but a
+     * broken structure where it steps is */
+    t = trace_new(0);
+    const char *broken = "{\"id\":\"x\",\"usage\":{\"prompt_tokens\":3} \"model\":\"m\"}";
+    extract_openai_response(t, broken, strlen(broken));
+    CHECK_STR(t->response_id, "");
+    CHECK_INT(t->input_tokens, -1);
+    trace_free(t);
+}

@@ -994,3 +994,65 @@ TEST(jscan_escape_literals)
     CHECK(jscan_string((jval){ J_STRING, lit, n }, back, sizeof back, &len));
     CHECK(len == 127 && memcmp(back, in, 127) == 0);
 }
+
+/* Walks an object's members one level down, as a caller of jscan_walk does:
+ * the keys it saw joined with '|', containers passed whole. */
+static bool walk_keys(const char *text, char *out, size_t cap)
+{
+    jscan_walk w;
+    jval k;
+    out[0] = '\0';
+    jscan_walk_init(&w, text, strlen(text));
+    if (!jscan_walk_enter(&w, '{'))
+        return false;
+    for (size_t n = 0; jscan_walk_member(&w, n, &k); n++) {
+        char key[32];
+        size_t len;
+        if (!jscan_string(k, key, sizeof key, &len))
+            return false;
+        snprintf(out + strlen(out), cap - strlen(out), "%s%s", n ? "|" : "", key);
+        jscan_walk_value(&w);
+    }
+    return jscan_walk_done(&w);
+}
+
+TEST(jscan_walk_unvalidated)
+{
+    char keys[128];
+    /* compact, pretty, escaped keys, containers with brackets and quotes in strings */
+    CHECK(walk_keys("{\"a\":1,\"b\":[1,{\"x\":\"]}\"}],\"c\":\"q\\\"}\"}", keys, sizeof keys));
+    CHECK_STR(keys, "a|b|c");
+    CHECK(walk_keys(" \n{ \"a\" : null ,\n  \"mo\\u0064el\" : { } }\n", keys, sizeof keys));
+    CHECK_STR(keys, "a|model");
+    CHECK(walk_keys("{}", keys, sizeof keys));
+    CHECK_STR(keys, "");
+    /* out of place where it steps: stops, and is not done */
+    const char *bad[] = { "", "[1]", "{", "{\"a\"", "{\"a\":", "{\"a\":1", "{\"a\":1,", "{\"a\" 1}", "{\"a\":1 \"b\":2}",
+                          "{a:1}", "{\"a\":\"x}", "{\"a\":[1,2}", "{\"a\":1}x", "{\"a\":1}}", "{\"a\":}" };
+    for (size_t i = 0; i < countof(bad); i++)
+        if (walk_keys(bad[i], keys, sizeof keys))
+            test_fail(__FILE__, __LINE__, "walked %s to the end", bad[i]);
+    /* once stopped, nothing more comes out */
+    jscan_walk w;
+    jval k;
+    jscan_walk_init(&w, "{\"a\" 1, \"b\": 2}", 15);
+    CHECK(jscan_walk_enter(&w, '{'));
+    CHECK(!jscan_walk_member(&w, 0, &k) && !w.ok);
+    CHECK(jscan_walk_value(&w).type == J_NONE);
+    CHECK(!jscan_walk_member(&w, 1, &k) && k.type == J_NONE);
+    CHECK(!jscan_walk_done(&w));
+    /* enter on something else passes it over */
+    jscan_walk_init(&w, "{\"a\":\"s\",\"b\":[1]}", 17);
+    CHECK(jscan_walk_enter(&w, '{') && jscan_walk_member(&w, 0, &k));
+    CHECK(!jscan_walk_enter(&w, '{') && w.ok);
+    CHECK(jscan_walk_member(&w, 1, &k) && JSCAN_WALK_KEY_IS(&w, k, "b"));
+    CHECK(jscan_walk_enter(&w, '[') && jscan_walk_element(&w, 0));
+    jval v = jscan_walk_value(&w);
+    CHECK(v.type == J_NUMBER && v.len == 1 && !jscan_walk_element(&w, 1));
+    CHECK(!jscan_walk_member(&w, 2, &k) && jscan_walk_done(&w));
+    /* a NUL byte is not whitespace (jansson 2.14 skips one after a number) */
+    jscan_walk_init(&w, "{\"a\":1\0}", 8);
+    CHECK(jscan_walk_enter(&w, '{') && jscan_walk_member(&w, 0, &k));
+    jscan_walk_value(&w);
+    CHECK(!jscan_walk_member(&w, 1, &k) && !jscan_walk_done(&w));
+}
