@@ -860,6 +860,14 @@ jval jscan_walk_value(jscan_walk *w)
     return (jval){ t, p, (size_t)(w->p - p) };
 }
 
+jtype jscan_walk_peek(jscan_walk *w)
+{
+    if (!w->ok)
+        return J_NONE;
+    w->p = walk_ws(w->p, w->end);
+    return w->p < w->end ? type_of(*w->p) : J_NONE;
+}
+
 bool jscan_walk_enter(jscan_walk *w, char open)
 {
     if (!w->ok)

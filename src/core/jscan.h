@@ -179,6 +179,8 @@ bool jscan_walk_enter(jscan_walk *w, char open);
 bool jscan_walk_member(jscan_walk *w, size_t n, jval *key);
 /* The next element of the array entered last, as jscan_walk_member. */
 bool jscan_walk_element(jscan_walk *w, size_t n);
+/* The type of the value at the cursor, which stays there (J_NONE: none). */
+jtype jscan_walk_peek(jscan_walk *w);
 /* Passes the value at the cursor and returns its span (J_NONE, and the
  * walk stops, when no value starts there). */
 jval jscan_walk_value(jscan_walk *w);

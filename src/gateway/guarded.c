@@ -253,281 +253,145 @@ static void response_sites(sites *s, gw_endpoint ep, api_format fmt, jval root)
     }
 }
 
-/* ---- one pass over an OpenAI answer ------------------------------------- */
+/* ---- one pass over OpenAI answers and messages -------------------------- */
 
-/* The texts of an OpenAI chat or completions answer found in one pass:
- * jscan's iterators skip a container to step over it and then walk it
- * again to look inside, which for an answer nested four deep costs four
- * passes. This descent reads each byte once, looks into choices[].message
- * (content, tool_calls[].function.arguments) and choices[].text, and
- * skips everything else. It reports every occurrence of a repeated key
- * (a client keeps one of them; all are scanned). The body comes from the
- * upstream unvalidated: anything malformed stops the walk with bad set,
- * never reading past end, and the caller falls back to jscan. */
+/* The texts of an OpenAI chat or completions answer, or of a request's
+ * messages, found in one pass with jscan_walk: jscan's iterators skip a
+ * container to step over it and then walk it again to look inside, which
+ * for an answer nested four deep costs four passes. The walk reads each
+ * byte once, looks into choices[].message (content,
+ * tool_calls[].function.arguments), choices[].text and messages[] (role,
+ * content as a string or parts, tool_calls), and passes everything else.
+ * It reports every occurrence of a repeated key (a client keeps one of
+ * them; all are scanned), and compares keys unescaped: "cont\u0065nt" is
+ * the content (a raw compare let such a message through unscanned). An
+ * answer comes from the upstream unvalidated: anything malformed stops the
+ * walk, never reading past the end, and the caller falls back to jscan. */
 typedef struct walk {
-    const char *p, *end;
-    bool bad;
+    jscan_walk j;
     sites *s;
     gw_endpoint ep;
     guard_stage text_st, args_st; /* the stages of texts and of tool-call arguments */
     int32_t where;                /* the message index (requests), -1 (answers) */
 } walk;
 
-static void w_ws(walk *w)
-{
-    while (w->p < w->end && (*w->p == ' ' || *w->p == '\n' || *w->p == '\r' || *w->p == '\t'))
-        w->p++;
-}
+#define KEY_IS(k, lit) JSCAN_WALK_KEY_IS(&w->j, k, lit)
 
-/* At a '"': the string's span, quotes included. */
-static jval w_str(walk *w)
-{
-    const char *a = w->p++;
-    for (;;) {
-        const char *q = memchr(w->p, '"', (size_t)(w->end - w->p));
-        if (!q) {
-            w->bad = true;
-            w->p = w->end;
-            return (jval){ 0 };
-        }
-        size_t bs = 0; /* an odd run of backslashes escapes the quote */
-        while (q - bs > w->p && q[-1 - (ptrdiff_t)bs] == '\\')
-            bs++;
-        w->p = q + 1;
-        if (!(bs & 1))
-            return (jval){ J_STRING, a, (size_t)(w->p - a) };
-    }
-}
-
-static void w_skip(walk *w, int depth);
-
-/* Calls f for each member of the object at p (key span, then the walker
- * at the value, which f must consume). */
-typedef void (*w_member_fn)(walk *w, jval key, int depth);
-typedef void (*w_elem_fn)(walk *w, int depth);
-
-/* An object (fm gets each member) or an array (fe gets each element);
- * with no callback, the values are skipped. */
-static void w_container(walk *w, int depth, char open, w_member_fn fm, w_elem_fn fe)
-{
-    char close = open == '{' ? '}' : ']';
-    if (w->p >= w->end || *w->p != open || depth > 64) {
-        w->bad = true;
-        return;
-    }
-    w->p++;
-    w_ws(w);
-    if (w->p < w->end && *w->p == close) {
-        w->p++;
-        return;
-    }
-    while (!w->bad) {
-        w_ws(w);
-        jval key = { 0 };
-        if (open == '{') {
-            if (w->p >= w->end || *w->p != '"') {
-                w->bad = true;
-                return;
-            }
-            key = w_str(w);
-            w_ws(w);
-            if (w->bad || w->p >= w->end || *w->p != ':') {
-                w->bad = true;
-                return;
-            }
-            w->p++;
-            w_ws(w);
-        }
-        if (fm)
-            fm(w, key, depth + 1);
-        else if (fe)
-            fe(w, depth + 1);
-        else
-            w_skip(w, depth + 1);
-        w_ws(w);
-        if (w->p < w->end && *w->p == ',') {
-            w->p++;
-            continue;
-        }
-        if (w->p < w->end && *w->p == close) {
-            w->p++;
-            return;
-        }
-        w->bad = true;
-    }
-}
-
-static void w_object(walk *w, int depth, w_member_fn f) { w_container(w, depth, '{', f, NULL); }
-static void w_array(walk *w, int depth, w_elem_fn f) { w_container(w, depth, '[', NULL, f); }
-
-static void w_skip(walk *w, int depth)
-{
-    if (w->p >= w->end) {
-        w->bad = true;
-        return;
-    }
-    switch (*w->p) {
-    case '"': w_str(w); return;
-    case '{': w_object(w, depth, NULL); return;
-    case '[': w_array(w, depth, NULL); return;
-    default: {
-        const char *a = w->p;
-        while (w->p < w->end && !strchr(",}] \n\r\t", *w->p))
-            w->p++;
-        if (w->p == a)
-            w->bad = true;
-        return;
-    }
-    }
-}
-
-static bool key_is(jval key, const char *name)
-{
-    size_t n = strlen(name);
-    return key.len == n + 2 && memcmp(key.p + 1, name, n) == 0;
-}
-
-/* A string value where a text is expected: a site (role assistant; a
- * request's message walk sets its sites' role afterwards); anything else
- * skipped. */
+/* The value at the cursor where a text is expected: a string is a site
+ * (role assistant; a request's message walk sets its sites' role
+ * afterwards), anything else is passed. */
 static void w_text(walk *w, guard_stage st)
 {
-    if (w->p < w->end && *w->p == '"') {
-        jval v = w_str(w);
-        if (!w->bad)
-            add_site(w->s, v, st, GR_ASSISTANT, w->where);
-    } else {
-        w_skip(w, 0);
+    jval v = jscan_walk_value(&w->j);
+    if (v.type == J_STRING && w->j.ok)
+        add_site(w->s, v, st, GR_ASSISTANT, w->where);
+}
+
+/* tool_calls[] at the cursor: each call's function.arguments. */
+static void w_calls(walk *w)
+{
+    jval k, f;
+    if (!jscan_walk_enter(&w->j, '['))
+        return;
+    for (size_t i = 0; jscan_walk_element(&w->j, i); i++) {
+        if (!jscan_walk_enter(&w->j, '{'))
+            continue;
+        for (size_t n = 0; jscan_walk_member(&w->j, n, &k); n++) {
+            if (!KEY_IS(k, "function")) {
+                jscan_walk_value(&w->j);
+                continue;
+            }
+            if (!jscan_walk_enter(&w->j, '{'))
+                continue;
+            for (size_t m = 0; jscan_walk_member(&w->j, m, &f); m++) {
+                if (KEY_IS(f, "arguments"))
+                    w_text(w, w->args_st);
+                else
+                    jscan_walk_value(&w->j);
+            }
+        }
     }
 }
 
-static void w_function(walk *w, jval key, int depth)
+/* choices[] of an answer at the cursor. */
+static void w_choices(walk *w)
 {
-    if (key_is(key, "arguments"))
-        w_text(w, w->args_st);
-    else
-        w_skip(w, depth);
-}
-
-static void w_call(walk *w, jval key, int depth)
-{
-    if (key_is(key, "function") && w->p < w->end && *w->p == '{')
-        w_object(w, depth, w_function);
-    else
-        w_skip(w, depth);
-}
-
-static void w_call_elem(walk *w, int depth)
-{
-    if (w->p < w->end && *w->p == '{')
-        w_object(w, depth, w_call);
-    else
-        w_skip(w, depth);
-}
-
-static void w_message(walk *w, jval key, int depth)
-{
-    if (key_is(key, "content"))
-        w_text(w, w->text_st);
-    else if (key_is(key, "tool_calls") && w->p < w->end && *w->p == '[')
-        w_array(w, depth, w_call_elem);
-    else
-        w_skip(w, depth);
-}
-
-static void w_choice(walk *w, jval key, int depth)
-{
-    if (w->ep != EP_COMPLETIONS && key_is(key, "message") && w->p < w->end && *w->p == '{')
-        w_object(w, depth, w_message);
-    else if (w->ep == EP_COMPLETIONS && key_is(key, "text"))
-        w_text(w, w->text_st);
-    else
-        w_skip(w, depth);
-}
-
-static void w_choice_elem(walk *w, int depth)
-{
-    if (w->p < w->end && *w->p == '{')
-        w_object(w, depth, w_choice);
-    else
-        w_skip(w, depth);
-}
-
-static void w_root(walk *w, jval key, int depth)
-{
-    if (key_is(key, "choices") && w->p < w->end && *w->p == '[')
-        w_array(w, depth, w_choice_elem);
-    else
-        w_skip(w, depth);
+    jval k, m;
+    if (!jscan_walk_enter(&w->j, '['))
+        return;
+    for (size_t i = 0; jscan_walk_element(&w->j, i); i++) {
+        if (!jscan_walk_enter(&w->j, '{'))
+            continue;
+        for (size_t n = 0; jscan_walk_member(&w->j, n, &k); n++) {
+            if (w->ep == EP_COMPLETIONS) {
+                if (KEY_IS(k, "text"))
+                    w_text(w, w->text_st);
+                else
+                    jscan_walk_value(&w->j);
+                continue;
+            }
+            if (!KEY_IS(k, "message")) {
+                jscan_walk_value(&w->j);
+                continue;
+            }
+            if (!jscan_walk_enter(&w->j, '{'))
+                continue;
+            for (size_t q = 0; jscan_walk_member(&w->j, q, &m); q++) {
+                if (KEY_IS(m, "content"))
+                    w_text(w, w->text_st);
+                else if (KEY_IS(m, "tool_calls"))
+                    w_calls(w);
+                else
+                    jscan_walk_value(&w->j);
+            }
+        }
+    }
 }
 
 /* The sites of an OpenAI answer in one pass; false when the body is not
  * well-formed (s is then reset). */
 static bool openai_answer_sites(sites *s, gw_endpoint ep, const char *body, size_t len)
 {
-    walk w = { .p = body, .end = body + len, .s = s, .ep = ep, .text_st = GS_OUTPUT, .args_st = GS_TOOL, .where = -1 };
-    w_ws(&w);
-    w_object(&w, 0, w_root);
-    w_ws(&w);
-    if (w.bad || w.p != w.end) {
-        s->n = 0;
-        return false;
+    walk wk = { .s = s, .ep = ep, .text_st = GS_OUTPUT, .args_st = GS_TOOL, .where = -1 }, *w = &wk;
+    jval k;
+    jscan_walk_init(&w->j, body, len);
+    if (jscan_walk_enter(&w->j, '{')) {
+        for (size_t n = 0; jscan_walk_member(&w->j, n, &k); n++) {
+            if (KEY_IS(k, "choices"))
+                w_choices(w);
+            else
+                jscan_walk_value(&w->j);
+        }
+        if (jscan_walk_done(&w->j))
+            return true;
     }
-    return true;
+    s->n = 0;
+    return false;
 }
 
-/* ---- one pass over OpenAI chat messages -------------------------------- */
-
-typedef struct mwalk {
-    walk w;
-    jval role;                   /* of the message being walked */
-} mwalk;
-
-static void w_part(walk *w, jval key, int depth)
+/* A message's content at the cursor: a string, or parts (strings or
+ * objects with a text). */
+static void w_content(walk *w)
 {
-    if (key_is(key, "text"))
+    jval k;
+    if (jscan_walk_peek(&w->j) != J_ARRAY) {
         w_text(w, w->text_st);
-    else
-        w_skip(w, depth);
-}
-
-static void w_part_elem(walk *w, int depth)
-{
-    if (w->p < w->end && *w->p == '{')
-        w_object(w, depth, w_part);
-    else
-        w_text(w, w->text_st);
-}
-
-static void w_msg_member(walk *w, jval key, int depth)
-{
-    mwalk *m = (mwalk *)(void *)w;
-    if (key_is(key, "role") && w->p < w->end && *w->p == '"')
-        m->role = w_str(w);
-    else if (key_is(key, "content") && w->p < w->end && *w->p == '[')
-        w_array(w, depth, w_part_elem);
-    else if (key_is(key, "content"))
-        w_text(w, w->text_st);
-    else if (key_is(key, "tool_calls") && w->p < w->end && *w->p == '[')
-        w_array(w, depth, w_call_elem);
-    else
-        w_skip(w, depth);
-}
-
-static void w_msg_elem(walk *w, int depth)
-{
-    mwalk *m = (mwalk *)(void *)w;
-    size_t first = w->s->n;
-    m->role = (jval){ 0 };
-    if (w->p < w->end && *w->p == '{')
-        w_object(w, depth, w_msg_member);
-    else
-        w_skip(w, depth);
-    /* the role may come after the content: set it on the message's sites now */
-    guard_role r = m->role.type ? role_of(m->role) : GR_OTHER;
-    for (size_t i = first; i < w->s->n; i++)
-        w->s->v[i].role = r;
-    w->where++;
+        return;
+    }
+    jscan_walk_enter(&w->j, '[');
+    for (size_t i = 0; jscan_walk_element(&w->j, i); i++) {
+        if (jscan_walk_peek(&w->j) != J_OBJECT) {
+            w_text(w, w->text_st);
+            continue;
+        }
+        jscan_walk_enter(&w->j, '{');
+        for (size_t n = 0; jscan_walk_member(&w->j, n, &k); n++) {
+            if (KEY_IS(k, "text"))
+                w_text(w, w->text_st);
+            else
+                jscan_walk_value(&w->j);
+        }
+    }
 }
 
 /* The sites of an OpenAI messages array in one pass; false when it is not
@@ -535,10 +399,37 @@ static void w_msg_elem(walk *w, int depth)
 static bool openai_message_sites(sites *s, jval messages)
 {
     size_t n0 = s->n;
-    mwalk m = { .w = { .p = messages.p, .end = messages.p + messages.len, .s = s, .text_st = GS_INPUT,
-                       .args_st = GS_INPUT, .where = 0 } };
-    w_array(&m.w, 0, w_msg_elem);
-    if (m.w.bad || m.w.p != m.w.end) {
+    walk wk = { .s = s, .text_st = GS_INPUT, .args_st = GS_INPUT, .where = 0 }, *w = &wk;
+    jval k;
+    jscan_walk_init(&w->j, messages.p, messages.len);
+    if (!jscan_walk_enter(&w->j, '[')) {
+        s->n = n0;
+        return false;
+    }
+    for (size_t i = 0; jscan_walk_element(&w->j, i); i++, w->where++) {
+        size_t first = s->n;
+        jval role = { J_NONE, NULL, 0 };
+        if (jscan_walk_enter(&w->j, '{')) {
+            for (size_t n = 0; jscan_walk_member(&w->j, n, &k); n++) {
+                if (KEY_IS(k, "role")) {
+                    jval v = jscan_walk_value(&w->j);
+                    if (v.type == J_STRING)
+                        role = v;
+                } else if (KEY_IS(k, "content")) {
+                    w_content(w);
+                } else if (KEY_IS(k, "tool_calls")) {
+                    w_calls(w);
+                } else {
+                    jscan_walk_value(&w->j);
+                }
+            }
+        }
+        /* the role may come after the content: set it on the message's sites now */
+        guard_role r = role.type ? role_of(role) : GR_OTHER;
+        for (size_t x = first; x < s->n; x++)
+            s->v[x].role = r;
+    }
+    if (!jscan_walk_done(&w->j)) {
         s->n = n0;
         return false;
     }

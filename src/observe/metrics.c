@@ -156,6 +156,7 @@ typedef struct memo {
  * lie in the span (policy .. mode, NUL-padded): a direct-mapped cache, so a
  * request with five checks does not build and hash five keys. */
 #define GMEMO 32
+#define GPROBE 4
 #define GKEY (offsetof(span_rec, guard_findings) - offsetof(span_rec, guard_policy))
 typedef struct gmemo {
     bool valid;
@@ -430,20 +431,33 @@ static shard *shard_for(mstate *m, int worker, bool *shared)
     return &m->shards[worker];
 }
 
-/* The memo slot of a guardrail span's labels: FNV-1a over the whole
- * policy name and the detector, stage, verdict and mode (a few first bytes
- * were not enough: input-privacy and output-privacy shared slots and
- * evicted each other on every request). */
+/* The first memo slot of a guardrail span's labels: a multiply-mix of the first
+ * and last 8 bytes of the policy name and the first 8 of the detector,
+ * stage, verdict and mode (fixed arrays, zero-padded, each at least 8
+ * bytes). A few single bytes were not enough: input-privacy and
+ * output-privacy shared slots and evicted each other on every request;
+ * now a span looks at GPROBE slots from there, so a few collisions do not
+ * matter either. */
+static uint64_t word8(const char *p)
+{
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return v;
+}
+
+_Static_assert(sizeof((span_rec){ 0 }.guard_detector) >= 8 && sizeof((span_rec){ 0 }.guard_stage) >= 8 &&
+                   sizeof((span_rec){ 0 }.guard_verdict) >= 8 && sizeof((span_rec){ 0 }.guard_mode) >= 8,
+               "guard_slot reads 8 bytes of each label");
+
 static size_t guard_slot(const span_rec *sp, size_t pol_len)
 {
-    uint32_t h = 2166136261u;
-    const char *fields[] = { sp->guard_detector, sp->guard_stage, sp->guard_verdict, sp->guard_mode };
-    for (size_t i = 0; i < pol_len; i++)
-        h = (h ^ (unsigned char)sp->guard_policy[i]) * 16777619u;
-    for (size_t f = 0; f < countof(fields); f++)
-        for (const char *c = fields[f]; *c; c++)
-            h = (h ^ (unsigned char)*c) * 16777619u;
-    return (h ^ h >> 16) % GMEMO;
+    const uint64_t k = 0x9e3779b97f4a7c15ull;
+    uint64_t h = word8(sp->guard_policy);
+    h = (h ^ (h >> 29)) * k ^ word8(sp->guard_policy + (pol_len > 8 ? pol_len - 8 : 0));
+    h = (h ^ (h >> 29)) * k ^ word8(sp->guard_detector);
+    h = (h ^ (h >> 29)) * k ^ word8(sp->guard_stage);
+    h = (h ^ (h >> 29)) * k ^ (word8(sp->guard_verdict) * 31 + word8(sp->guard_mode));
+    return (size_t)(((h ^ (h >> 29)) * k) >> 58) % GMEMO;
 }
 
 void metrics_observe(int worker, const trace_rec *t)
@@ -514,8 +528,19 @@ void metrics_observe(int worker, const trace_rec *t)
         if (sp->kind == SPAN_GUARDRAIL) {
             sv pol = FIELD(sp->guard_policy), det = FIELD(sp->guard_detector);
             const char *gk = sp->guard_policy;
-            gmemo *gm = &s->guard[guard_slot(sp, pol.len)];
-            if (!gm->valid || memcmp(gm->key, gk, GKEY) != 0) {
+            /* up to GPROBE slots from its own; a miss takes a free one or
+             * its own */
+            size_t h = guard_slot(sp, pol.len);
+            gmemo *gm = NULL, *free_slot = NULL;
+            for (size_t j = 0; j < GPROBE && !gm; j++) {
+                gmemo *x = &s->guard[(h + j) % GMEMO];
+                if (x->valid && memcmp(x->key, gk, GKEY) == 0)
+                    gm = x;
+                else if (!x->valid && !free_slot)
+                    free_slot = x;
+            }
+            if (!gm) {
+                gm = free_slot ? free_slot : &s->guard[h];
                 gm->series = series_of(m, F_GCHECKS, (sv[]){ pol, det, FIELD(sp->guard_stage),
                                                             FIELD(sp->guard_verdict), FIELD(sp->guard_mode) });
                 memcpy(gm->key, gk, GKEY);

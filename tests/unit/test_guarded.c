@@ -65,6 +65,40 @@ TEST(guarded_request_redacts_escaped_and_plain_strings)
     guard_engine_free(g);
 }
 
+/* A key written with an escape is the same key to the upstream's JSON
+ * parser, so it must be to the guard: "cont\u0065nt" once went unscanned
+ * (the one-pass walk compared keys raw). Messages and answers alike. */
+TEST(guarded_escaped_keys_are_scanned)
+{
+    guard_engine *g = make(false, "redact");
+    pool *p = pool_new(4096);
+    const char *bodies[] = {
+        "{\"messages\":[{\"role\":\"user\",\"cont\\u0065nt\":\"mail jane.doe@example.com\"}]}",
+        "{\"messages\":[{\"r\\u006fle\":\"user\",\"content\":[{\"type\":\"text\",\"t\\u0065xt\":\"mail jane.doe@example.com\"}]}]}",
+        "{\"messages\":[{\"role\":\"assistant\",\"tool_c\\u0061lls\":[{\"function\":{\"\\u0061rguments\":\"jane.doe@example.com\"}}]}]}",
+    };
+    for (size_t i = 0; i < countof(bodies); i++) {
+        guard_req *q = req(g);
+        const char *out = NULL;
+        size_t n = 0;
+        char msg[128];
+        CHECK_INT(gw_guard_request(q, g, EP_CHAT, API_OPENAI, bodies[i], strlen(bodies[i]), NULL, 0, p, &out, &n, msg,
+                                   sizeof msg), ERR_OK);
+        if (guard_verdict(q, GS_INPUT) != GA_REDACT || !out || strstr(out, "jane.doe"))
+            test_fail(__FILE__, __LINE__, "body %zu: the email went through", i);
+        guard_req_free(q);
+    }
+    guard_req *q = req(g);
+    const char *answer = "{\"choices\":[{\"m\\u0065ssage\":{\"content\":\"write bob@example.org\"}}]}";
+    const char *out = NULL;
+    size_t n = 0;
+    CHECK_INT(gw_guard_response(q, EP_CHAT, API_OPENAI, answer, strlen(answer), p, &out, &n), ERR_OK);
+    CHECK(out != NULL && strstr(out, "bob@") == NULL);
+    guard_req_free(q);
+    pool_free(p);
+    guard_engine_free(g);
+}
+
 TEST(guarded_request_injection_in_system_passes_in_user_blocks)
 {
     guard_engine *g = make(false, "redact");
