@@ -3,6 +3,7 @@
  * per-thread xorshift generator seeded by getrandom(2), so making one costs
  * a few instructions and no system call.
  */
+#include <pthread.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <sys/random.h>
@@ -57,10 +58,21 @@ uint64_t trace_unix_of_mono(uint64_t mono_ns)
     return mono_ns + offset;
 }
 
+static pthread_key_t spare_key;
+static pthread_once_t spare_once = PTHREAD_ONCE_INIT;
+static bool spare_ok;
+
+static void spare_init(void) { spare_ok = pthread_key_create(&spare_key, free) == 0; }
+
 trace_rec *trace_new(size_t extra)
 {
-    trace_rec *t = malloc(sizeof *t + extra);
-    if (!t)
+    trace_rec *t = NULL;
+    if (!extra) {
+        pthread_once(&spare_once, spare_init);
+        if (spare_ok && (t = pthread_getspecific(spare_key)) != NULL)
+            pthread_setspecific(spare_key, NULL);
+    }
+    if (!t && !(t = malloc(sizeof *t + extra)))
         return NULL;
     /* only the fields before the spans: trace_add_span clears each span it
      * hands out, and the content area is written before it is read */
@@ -78,10 +90,16 @@ trace_rec *trace_new(size_t extra)
         t->trace_id[i] = (uint8_t)(ms >> (8 * (5 - i)));
     t->input_tokens = t->output_tokens = -1;
     t->cache_read_tokens = t->cache_creation_tokens = t->reasoning_tokens = -1;
+    t->no_extra = extra == 0;
     return t;
 }
 
-void trace_free(trace_rec *t) { free(t); }
+void trace_free(trace_rec *t)
+{
+    if (t && t->no_extra && spare_ok && !pthread_getspecific(spare_key) && pthread_setspecific(spare_key, t) == 0)
+        return;
+    free(t);
+}
 
 span_rec *trace_add_span(trace_rec *t, span_kind kind, uint64_t start_ns)
 {
