@@ -16,7 +16,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!t)
         return 0;
     size_t n = size < sizeof *t ? size : sizeof *t;
+    bool no_extra = t->no_extra; /* trace_new's own, not part of a record's content */
     memcpy(t, data, n);
+    t->no_extra = no_extra;
     char *tail = (char *)(t + 1);
     memcpy(tail, data, size);
     tail[size] = '\0';
