@@ -65,7 +65,6 @@ static void add_reason_to(char *list, size_t cap, jval v)
 
 static void add_reason(trace_rec *t, jval v) { add_reason_to(t->finish_reasons, sizeof t->finish_reasons, v); }
 
-
 /* ---- OpenAI objects, in one pass ----------------------------------------
  *
  * The gateway forwards a response as it came and never parses it, so
@@ -79,6 +78,7 @@ static void add_reason(trace_rec *t, jval v) { add_reason_to(t->finish_reasons, 
  * counts it: the last one. */
 
 #define KEY_IS(key, lit) JSCAN_WALK_KEY_IS(w, key, lit)
+#define WALK_PICK(w, lit) walk_pick((w), (lit), sizeof(lit) - 1)
 
 /* The member name of the object at the cursor (the last if repeated);
  * any other value is passed over. */
@@ -103,7 +103,7 @@ static void walk_choices(jscan_walk *w, char *list, size_t cap)
     if (!jscan_walk_enter(w, '['))
         return;
     for (size_t i = 0; jscan_walk_element(w, i); i++)
-        add_reason_to(list, cap, walk_pick(w, "finish_reason", 13));
+        add_reason_to(list, cap, WALK_PICK(w, "finish_reason"));
 }
 
 typedef struct usage_vals {
@@ -119,9 +119,9 @@ static void walk_usage(jscan_walk *w, usage_vals *u)
         return;
     for (size_t m = 0; jscan_walk_member(w, m, &key); m++) {
         if (KEY_IS(key, "prompt_tokens_details")) {
-            u->cached = walk_pick(w, "cached_tokens", 13);
+            u->cached = WALK_PICK(w, "cached_tokens");
         } else if (KEY_IS(key, "completion_tokens_details")) {
-            u->reasoning = walk_pick(w, "reasoning_tokens", 16);
+            u->reasoning = WALK_PICK(w, "reasoning_tokens");
         } else {
             jval v = jscan_walk_value(w); /* a scalar or passed over: the key stays */
             if (KEY_IS(key, "prompt_tokens"))
