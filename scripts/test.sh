@@ -12,7 +12,7 @@ JOBS=$(nproc 2>/dev/null || echo 2)
 LOG=${TEST_LOG_DIR:-$ROOT/build-test-logs}
 mkdir -p "$LOG"
 PASS=0 FAIL=0
-declare -a LINES
+declare -a LINES NOTES=()
 
 stage() { # name passed failed
   PASS=$((PASS + $2)); FAIL=$((FAIL + $3))
@@ -93,13 +93,17 @@ if [ "${SKIP_FUZZ:-0}" != 1 ]; then
   if FUZZ_SECONDS=${FUZZ_SECONDS:-20} FUZZ_SEED=${FUZZ_SEED:-1121} bash scripts/fuzz.sh >"$LOG/fuzz.log" 2>&1; then
     n=$(grep -c '^fuzz ok' "$LOG/fuzz.log"); stage "fuzz (short runs)" "$n" 0
   else
-    grep -E '^fuzz (ok|FAIL)|ERROR|SUMMARY' "$LOG/fuzz.log" | head -20
+    # the failing targets first, each with the tail of its log, so a summary cut to its
+    # last lines still names them
+    grep -A30 '^fuzz FAIL' "$LOG/fuzz.log" | grep -E '^fuzz FAIL|ERROR|SUMMARY|runtime error|==[0-9]+==' | head -40
+    NOTES+=("fuzz targets that failed: $(grep '^fuzz FAIL' "$LOG/fuzz.log" | sed 's/^fuzz FAIL //' | tr '\n' ' ')(inputs in build-fuzz/artifacts/)")
     stage "fuzz (short runs)" "$(grep -c '^fuzz ok' "$LOG/fuzz.log")" "$(grep -c '^fuzz FAIL' "$LOG/fuzz.log" | sed 's/^0$/1/')"
   fi
 fi
 
 echo
 printf '%s\n' "${LINES[@]}"
+[ ${#NOTES[@]} -gt 0 ] && printf '%s\n' "${NOTES[@]}"
 echo "logs: $LOG"
 echo "$PASS passed, $FAIL failed"
 [ "$FAIL" = 0 ]

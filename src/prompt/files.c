@@ -1107,9 +1107,17 @@ static err_code put_value(buf *b, const json_t *v, int indent, int depth)
         err_code r = buf_append(b, "\n", 1);
         return r ? r : put_block(b, v, indent + 2, false, depth);
     }
-    char *s = json_dumps(v, JSON_ENCODE_ANY | JSON_REAL_PRECISION(15));
-    if (!s)
-        return ERR_NOMEM;
+    /* a real: the shortest of 15 to 17 digits that reads back as the same
+     * double (0.2 stays 0.2; 1111111111111111111111111111111111112.5 does
+     * not become 1.11111111111111e36) */
+    char *s = NULL;
+    for (int prec = json_is_real(v) ? 15 : 17; prec <= 17; prec++) {
+        free(s);
+        if (!(s = json_dumps(v, JSON_ENCODE_ANY | JSON_REAL_PRECISION(prec))))
+            return ERR_NOMEM;
+        if (strtod(s, NULL) == json_real_value(v))
+            break;
+    }
     err_code r = buf_printf(b, " %s\n", s);
     free(s);
     return r;

@@ -465,6 +465,43 @@ TEST(files_write_round_trip)
     rm_rf(dir);
 }
 
+/* fuzzer: a file written from a version must read back as the same
+ * numbers; 15 digits made 1.11111111111111e57 of a 58-digit real. */
+TEST(files_write_keeps_every_real)
+{
+    char dir[64] = "/tmp/genaiops-re-XXXXXX";
+    if (!mkdtemp(dir))
+        return;
+    static const double reals[] = { 0.2, 0.1 + 0.2, 1111111111111111111111111111111111111111111111111111111112.5,
+                                    1e-300, 123456789.123456789, -2.5e22, 5e-324 };
+    json_t *list = json_array();
+    for (size_t i = 0; i < countof(reals); i++)
+        json_array_append_new(list, json_real(reals[i]));
+    json_t *v = json_pack("{s:s, s:s, s:{s:o, s:f}, s:s}", "name", "reals/x", "type", "text", "config", "list", list,
+                          "temperature", 0.7, "template", "x");
+    char *rel = NULL;
+    prompt_file_error e;
+    CHECK_INT(prompt_file_write(dir, v, &rel, &e), ERR_OK);
+    char path[256];
+    snprintf(path, sizeof path, "%s/%s", dir, rel ? rel : "");
+    FILE *fp = fopen(path, "rb");
+    CHECK(fp != NULL);
+    char text[4096];
+    size_t n = fp ? fread(text, 1, sizeof text, fp) : 0;
+    if (fp)
+        fclose(fp);
+    prompt_file back;
+    CHECK_INT(prompt_file_parse(rel ? rel : "x.md", text, n, &back, &e), ERR_OK);
+    if (back.config) {
+        CHECK(json_equal(back.config, json_object_get(v, "config")));
+        CHECK(strstr(text, "temperature: 0.7\n") != NULL); /* the shortest form that reads back */
+        prompt_file_clear(&back);
+    }
+    free(rel);
+    json_decref(v);
+    rm_rf(dir);
+}
+
 TEST(files_write_keeps_format_and_refuses_bad_names)
 {
     char dir[64] = "/tmp/genaiops-wr-XXXXXX";
