@@ -55,19 +55,28 @@ typedef struct site {
     size_t len;
 } site;
 
+#define INLINE_SITES 8 /* a request of a few messages: no allocation */
+
+/* The texts found; v starts as inl (a sites is never copied) and moves
+ * to the pool when it outgrows it. */
 typedef struct sites {
     site *v;
     size_t n, cap;
     pool *p;
     bool nomem;
+    site inl[INLINE_SITES];
 } sites;
 
 static void add_site(sites *s, jval str, guard_stage st, guard_role role, int32_t where)
 {
     if (str.type != J_STRING || s->nomem || s->n >= MAX_SITES)
         return;
+    if (!s->cap) {
+        s->v = s->inl;
+        s->cap = INLINE_SITES;
+    }
     if (s->n == s->cap) {
-        size_t nc = s->cap ? s->cap * 2 : 16;
+        size_t nc = s->cap * 2;
         site *nv = pool_alloc(s->p, nc * sizeof *nv);
         if (!nv) {
             s->nomem = true;

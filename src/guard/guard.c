@@ -437,20 +437,28 @@ guard_set guard_select(const guard_engine *g, guard_stage st, const char *model,
 /* The engine of a request made without one: no policies, nothing selected. */
 static const guard_engine no_engine;
 
-/* One finished request per thread is kept for the next one, with its
+/* Finished requests are kept per thread for the next ones, with their
  * buffers (hits, checks, the check index, candidates, the findings
- * scratch), so that a request through the gateway costs no allocation
- * in the common case. guard_req_cache_release frees it (a worker thread
- * calls it before it ends). */
-static _Thread_local guard_req *cached;
+ * scratch), so that a request through the gateway costs no allocation in
+ * the common case. A worker has as many requests in flight as it has
+ * busy connections, so it keeps up to CACHE_MAX of them (one slot made a
+ * saturated worker allocate for every other request).
+ * guard_req_cache_release frees them (a worker thread calls it before it
+ * ends). */
+#define CACHE_MAX 64
+static _Thread_local guard_req *cached; /* a stack through next_free */
+static _Thread_local unsigned ncached;
 
 guard_req *guard_req_new(const guard_engine *g, const guard_set set[GS__COUNT])
 {
     guard_req *q = cached;
-    if (q)
-        cached = NULL;
-    else if (!(q = calloc(1, sizeof *q)))
+    if (q) {
+        cached = q->next_free;
+        q->next_free = NULL;
+        ncached--;
+    } else if (!(q = calloc(1, sizeof *q))) {
         return NULL;
+    }
     q->g = g ? g : &no_engine;
     for (int st = 0; st < GS__COUNT; st++)
         q->set[st] = g && set ? set[st] & g->stage_set[st] : 0;
@@ -493,8 +501,8 @@ void guard_req_free(guard_req *q)
 {
     if (!q)
         return;
-    if (cached || q->caphits > 256 || q->capchecks > 64 || q->capcand > 256 || q->tmp.cap > 256) {
-        req_destroy(q); /* the slot is taken, or the buffers grew large: not worth keeping */
+    if (ncached >= CACHE_MAX || q->caphits > 256 || q->capchecks > 64 || q->capcand > 256 || q->tmp.cap > 256) {
+        req_destroy(q); /* enough are kept, or the buffers grew large: not worth keeping */
         return;
     }
     req_release(q);
@@ -516,14 +524,19 @@ void guard_req_free(guard_req *q)
     tmp.dropped = 0;
     q->tmp = tmp;
     q->cand = cand, q->capcand = capcand;
+    q->next_free = cached;
     cached = q;
+    ncached++;
 }
 
 void guard_req_cache_release(void)
 {
-    if (cached)
-        req_destroy(cached);
-    cached = NULL;
+    while (cached) {
+        guard_req *q = cached;
+        cached = q->next_free;
+        req_destroy(q);
+    }
+    ncached = 0;
 }
 
 guard_set guard_req_set(const guard_req *q, guard_stage st)

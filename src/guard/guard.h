@@ -142,8 +142,9 @@ typedef struct guard_req guard_req;
  * on out of memory. */
 guard_req *guard_req_new(const guard_engine *g, const guard_set set[GS__COUNT]);
 void guard_req_free(guard_req *q); /* NULL ok */
-/* A thread keeps its last finished request's buffers for the next one;
- * this frees them (call before a thread that made requests ends). */
+/* A thread keeps its finished requests (up to 64, with their buffers)
+ * for the next ones; this frees them (call before a thread that made
+ * requests ends). */
 void guard_req_cache_release(void);
 guard_set guard_req_set(const guard_req *q, guard_stage st);
 

@@ -109,6 +109,7 @@ struct guard_req {
     guard_cand *cand;
     size_t ncand, capcand;
     bool cand_lost[GUARD_MAX_POLICIES]; /* this scan lost findings for the policy */
+    struct guard_req *next_free;     /* the thread's cache of finished requests */
 };
 
 uint64_t guard_now_ns(void);

@@ -5,8 +5,8 @@
  *
  * How it works. One pass over the bytes with a byte-class table cuts the
  * text into words, normalising as it goes (case, look-alike letters,
- * leetspeak, zero-width characters) and hashing each normalised word
- * (FNV-1a). A word whose hash is in the vocabulary (every word any rule
+ * leetspeak, zero-width characters); a word that ends is hashed eight
+ * bytes at a time. A word whose hash is in the vocabulary (every word any rule
  * uses, at most a few hundred) becomes a "hit" in a 64-entry ring with its
  * word index and byte span; every other word only advances the word index.
  * When a hit arrives, the rules whose LAST step contains its word are tried
@@ -26,6 +26,9 @@
  */
 #include <pthread.h>
 #include "guard/injection.h"
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #define WMAX 24          /* longest vocabulary word (normalised bytes) */
 #define VOCAB_MAX 1024   /* vocabulary size limit (bitsets below) */
@@ -335,8 +338,27 @@ typedef struct tables {
 static tables T;
 static pthread_once_t T_once = PTHREAD_ONCE_INIT;
 
-static inline uint32_t fnv_step(uint32_t h, unsigned char c) { return (h ^ c) * 16777619u; }
-#define FNV_INIT 2166136261u
+#define WBUF (WMAX + 16) /* a word buffer: WMAX bytes, and room for a 16-byte store at any of them */
+
+/* The low k bytes of a word (k >= 8: all). */
+static inline uint64_t low_bytes(size_t k) { return k >= 8 ? ~(uint64_t)0 : ((uint64_t)1 << (k * 8)) - 1; }
+
+/* The hash of a normalised word w[0, n), n <= WMAX; w must have WMAX
+ * readable bytes (what follows the word is masked off). */
+static inline uint32_t word_hash(const char *w, size_t n)
+{
+    uint64_t a, b, c;
+    memcpy(&a, w, 8);
+    memcpy(&b, w + 8, 8);
+    memcpy(&c, w + 16, 8);
+    a &= low_bytes(n);
+    b &= low_bytes(n > 8 ? n - 8 : 0);
+    c &= low_bytes(n > 16 ? n - 16 : 0);
+    uint64_t h = (a * 0x9E3779B97F4A7C15u) ^ (b * 0xC2B2AE3D27D4EB4Fu) ^ (c * 0x165667B19E3779F9u) ^ n;
+    h ^= h >> 29;
+    h *= 0xBF58476D1CE4E5B9u;
+    return (uint32_t)(h >> 32);
+}
 
 static inline bool vset_has(const vset *s, unsigned id) { return (s->b[id >> 6] >> (id & 63)) & 1; }
 
@@ -364,18 +386,17 @@ static int vocab_find(const char *w, size_t n, uint32_t h)
  * id, or -1 when the vocabulary is full or the word too long. */
 static int vocab_add(const char *w, size_t n)
 {
-    char low[WMAX];
+    char low[WBUF] = { 0 };
     bool caps = false;
     if (n == 0 || n > WMAX)
         return -1;
-    uint32_t h = FNV_INIT;
     for (size_t i = 0; i < n; i++) {
         char c = w[i];
         if (c >= 'A' && c <= 'Z')
             caps = true, c = (char)(c + 32);
         low[i] = c;
-        h = fnv_step(h, (unsigned char)c);
     }
+    uint32_t h = word_hash(low, n);
     int id = vocab_find(low, n, h);
     if (id >= 0) {
         if (!caps)
@@ -419,7 +440,8 @@ static void build_tables(void)
     bool ok = add_words(NEGW, &T.neg);
     vset colon = { { 0 } };
     ok = ok && add_words(":", &colon);
-    T.colon = vocab_find(":", 1, fnv_step(FNV_INIT, ':'));
+    static const char colon_w[WBUF] = ":";
+    T.colon = vocab_find(colon_w, 1, word_hash(colon_w, 1));
     for (size_t r = 0; r < NRULES && ok; r++) {
         T.canon[r] = (uint16_t)r;
         for (size_t q = 0; q < r; q++)
@@ -672,6 +694,9 @@ typedef struct hit {
     uint8_t fl;
 } hit;
 
+/* A scan's state. scan_init zeroes the fields up to `w`; the arrays after
+ * it are read only where the fields say they were written (a text of a
+ * few words should not pay for clearing 3 KB). */
 typedef struct scan {
     const unsigned char *t;
     size_t len;
@@ -679,24 +704,34 @@ typedef struct scan {
     bool inner; /* scanning a decoded base64 payload: no findings, no further decoding */
     guard_findings *out;
     err_code err;
-    /* the word being read */
-    char w[WMAX];
+    /* the word being read (w[] below) */
     size_t wl, wstart, wend;
-    uint32_t wh;
     unsigned letters, upper, wfl;
     /* the word stream */
     uint64_t widx;
     bool pending_end, nl_pending, line_start;
-    hit ring[RING];
-    size_t nh;
-    float best[NRULES];       /* per canonical rule */
-    size_t last_end[NRULES];  /* per canonical rule: findings of one rule do not overlap */
+    size_t nh;                /* hits so far; the last RING are in ring[] */
+    uint64_t seen[RSET_WORDS]; /* canonical rules matched: best[] and last_end[] are set */
     /* markup and encodings */
-    size_t com_s[MAXCOM], com_e[MAXCOM];
-    bool com_done[MAXCOM];
     size_t ncom, com_cover, no_close_from, b64_done;
     bool mixed_done, zw_done;
+    /* not cleared */
+    char w[WBUF];
+    hit ring[RING];
+    float best[NRULES];       /* per canonical rule */
+    size_t last_end[NRULES];  /* per canonical rule: findings of one rule do not overlap */
+    size_t com_s[MAXCOM], com_e[MAXCOM];
+    bool com_done[MAXCOM];
 } scan;
+
+static void scan_init(scan *s, const unsigned char *t, size_t len, unsigned flags, guard_findings *out)
+{
+    memset(s, 0, offsetof(scan, w));
+    s->t = t;
+    s->len = len;
+    s->flags = flags;
+    s->out = out;
+}
 
 static void scan_run(scan *s);
 
@@ -706,6 +741,11 @@ static void scan_run(scan *s);
 static void add(scan *s, size_t r, size_t start, size_t end, float score)
 {
     size_t c = T.canon[r];
+    if (!((s->seen[c >> 6] >> (c & 63)) & 1)) {
+        s->seen[c >> 6] |= (uint64_t)1 << (c & 63);
+        s->best[c] = 0.0f;
+        s->last_end[c] = 0;
+    }
     if (score > s->best[c])
         s->best[c] = score;
     if (s->out && start >= s->last_end[c]) {
@@ -797,12 +837,13 @@ static void push_hit(scan *s, uint64_t widx, size_t start, size_t end, int id, u
     }
 }
 
-static float combine(const float *best)
+/* 1 - the product of (1 - best[r]) over the rules r in seen, in rule order. */
+static float combine(const float *best, const uint64_t seen[RSET_WORDS])
 {
     float keep = 1.0f;
-    for (size_t r = 0; r < NRULES; r++)
-        if (best[r] > 0.0f)
-            keep *= 1.0f - best[r];
+    for (size_t wi = 0; wi < RSET_WORDS; wi++)
+        for (uint64_t m = seen[wi]; m; m &= m - 1)
+            keep *= 1.0f - best[wi * 64 + (size_t)__builtin_ctzll(m)];
     return 1.0f - keep;
 }
 
@@ -855,13 +896,10 @@ static void try_b64(scan *s)
     if (n < 12 || printable * 10 < n * 9)
         return;
     scan sub;
-    memset(&sub, 0, sizeof sub);
-    sub.t = dec;
-    sub.len = n;
-    sub.flags = s->flags | GUARD_INJ_NO_BASE64;
+    scan_init(&sub, dec, n, s->flags | GUARD_INJ_NO_BASE64, NULL);
     sub.inner = true;
     scan_run(&sub);
-    float sc = combine(sub.best);
+    float sc = combine(sub.best, sub.seen);
     if (sc > 0.0f)
         add(s, R_B64, a, end, 1.0f - (1.0f - sc) * (1.0f - B64_BOOST));
 }
@@ -961,7 +999,7 @@ static void end_word(scan *s)
         try_b64(s);
     if (wl > WMAX || (s->wfl & W_FOREIGN) || !s->letters)
         return;
-    int id = vocab_find(s->w, wl, s->wh);
+    int id = vocab_find(s->w, wl, word_hash(s->w, wl));
     if (id < 0)
         return;
     if (T.vocab[id].caps_only && !(s->upper == s->letters && s->letters >= 2))
@@ -976,13 +1014,11 @@ static inline void put(scan *s, char c, size_t pos, size_t n)
 {
     if (s->wl == 0) {
         s->wstart = pos;
-        s->wh = FNV_INIT;
         s->letters = s->upper = s->wfl = 0;
     }
     if (s->wl < WMAX)
         s->w[s->wl] = c;
     s->wl++;
-    s->wh = fnv_step(s->wh, (unsigned char)c);
     s->wend = pos + n;
 }
 
@@ -1054,27 +1090,43 @@ static void scan_run(scan *s)
         if (k == K_LOW || k == K_UP) { /* the common case: a run of ASCII letters */
             if (s->wl == 0) {
                 s->wstart = i;
-                s->wh = FNV_INIT;
                 s->letters = s->upper = s->wfl = 0;
             }
             size_t wl = s->wl, j = i;
-            uint32_t h = s->wh;
             unsigned up = 0;
-            do {
-                unsigned char c = (unsigned char)(t[j] | 0x20);
+#if defined(__SSE2__)
+            /* sixteen bytes at a time: the letters at the start, lower-cased
+             * into w (bytes past the run land after the word, unread) */
+            while (j + 16 <= len) {
+                __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(t + j));
+                __m128i low = _mm_or_si128(v, _mm_set1_epi8(0x20));
+                __m128i off = _mm_sub_epi8(low, _mm_set1_epi8('a'));
+                unsigned let = (unsigned)_mm_movemask_epi8(
+                    _mm_cmpeq_epi8(_mm_subs_epu8(off, _mm_set1_epi8(25)), _mm_setzero_si128()));
+                unsigned caps = (unsigned)_mm_movemask_epi8(
+                    _mm_cmpeq_epi8(_mm_and_si128(v, _mm_set1_epi8(0x20)), _mm_setzero_si128()));
+                unsigned n = (unsigned)__builtin_ctz(~let); /* 0-16 */
+                for (unsigned m = caps & let & ((1u << n) - 1); m; m &= m - 1)
+                    up++; /* capitals are few: no popcount call (not in baseline x86-64) */
+                if (wl < WMAX)
+                    _mm_storeu_si128((__m128i *)(void *)(s->w + wl), low);
+                wl += n;
+                j += n;
+                if (n < 16)
+                    break;
+            }
+#endif
+            while (j < len && ((k = K[t[j]]) == K_LOW || k == K_UP)) {
                 up += k == K_UP;
                 if (wl < WMAX)
-                    s->w[wl] = (char)c;
+                    s->w[wl] = (char)(t[j] | 0x20);
                 wl++;
-                h = fnv_step(h, c);
-                if (++j == len)
-                    break;
-                k = K[t[j]];
-            } while (k == K_LOW || k == K_UP);
+                j++;
+            }
+            k = j < len ? K[t[j]] : K_END;
             s->letters += (unsigned)(j - i);
             s->upper += up;
             s->wl = wl;
-            s->wh = h;
             s->wend = j;
             s->wfl |= W_ASCII;
             i = j;
@@ -1126,20 +1178,17 @@ err_code guard_scan_injection(const char *text, size_t len, unsigned flags, guar
     if (NEVER(!T.ok))
         return ERR_NOMEM;
     scan st, *s = &st;
-    memset(s, 0, sizeof *s);
-    s->t = (const unsigned char *)text;
-    s->len = len;
-    s->flags = flags;
-    s->out = out;
+    scan_init(s, (const unsigned char *)text, len, flags, out);
     scan_run(s);
     if (score)
-        *score = combine(s->best);
+        *score = combine(s->best, s->seen);
     return s->err;
 }
 
 float guard_injection_score(const guard_findings *f, size_t from)
 {
-    float best[NRULES] = { 0 };
+    float best[NRULES];
+    uint64_t seen[RSET_WORDS] = { 0 };
     pthread_once(&T_once, tables_init);
     for (size_t i = from; f && i < f->n; i++) {
         if (f->v[i].type != GT_INJECTION || !f->v[i].rule)
@@ -1147,10 +1196,14 @@ float guard_injection_score(const guard_findings *f, size_t from)
         for (size_t r = 0; r < NRULES; r++)
             if (f->v[i].rule == rules[r].name || strcmp(f->v[i].rule, rules[r].name) == 0) {
                 size_t c = T.canon[r];
+                if (!((seen[c >> 6] >> (c & 63)) & 1)) {
+                    seen[c >> 6] |= (uint64_t)1 << (c & 63);
+                    best[c] = 0.0f;
+                }
                 if (f->v[i].score > best[c])
                     best[c] = f->v[i].score;
                 break;
             }
     }
-    return combine(best);
+    return combine(best, seen);
 }
