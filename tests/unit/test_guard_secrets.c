@@ -137,6 +137,34 @@ TEST(guard_secrets_cases)
         expect_secrets(secret_cases[i].text, secret_cases[i].want, __LINE__);
 }
 
+/* The scan classifies sixteen or eight bytes per step and falls back to
+ * single bytes: every case keeps its findings wherever it starts in a
+ * step, after prose or after a run of token bytes that stops short. */
+TEST(guard_secrets_every_alignment)
+{
+    static const char *const leads[] = { " ", "word ", "abcdefgh, ", "\n(" };
+    for (size_t i = 0; i < countof(secret_cases); i++)
+        for (size_t l = 0; l < countof(leads); l++)
+            for (size_t pad = 0; pad < 33; pad++) {
+                char text[1200], want_buf[3][700];
+                const char *want[3] = { NULL, NULL, NULL };
+                size_t k = 0, tl = strlen(secret_cases[i].text);
+                for (size_t j = 0; j < pad; j++)
+                    text[k++] = j % 7 == 6 ? ' ' : 'a' + (char)(j % 5); /* short words: no finding */
+                size_t ll = strlen(leads[l]);
+                memcpy(text + k, leads[l], ll);
+                k += ll;
+                if (k + tl + 1 > sizeof text)
+                    continue;
+                memcpy(text + k, secret_cases[i].text, tl + 1);
+                for (size_t w = 0; w < 3 && secret_cases[i].want[w]; w++) {
+                    snprintf(want_buf[w], sizeof want_buf[w], "%s", secret_cases[i].want[w]);
+                    want[w] = want_buf[w];
+                }
+                expect_secrets(text, want, __LINE__);
+            }
+}
+
 TEST(guard_secrets_bad_args)
 {
     guard_findings f = { 0 };
