@@ -67,13 +67,28 @@ wrk_run() { # port -> rps
   WRK_BODY="$HERE_SHARED/chat.json" WRK_HEADERS="Authorization: Bearer sk-bench" \
   wrk -t1 -c32 -d"${DUR}s" -s "$HERE_SHARED/post.lua" "http://127.0.0.1:$1/v1/chat/completions" 2>&1 |
   awk '/Requests\/sec/ { printf "%.0f", $2 } /Non-2xx/ { bad=1 } END { if (bad) printf " (errors)" }'; }
+# Each run starts with both trace writers idle: a writer still storing the
+# previous run's traces would take CPU from the run after it (the guarded
+# gateway's traces carry five more spans), which favoured whichever
+# gateway ran second.
+settle() {
+  for _ in $(seq 100); do
+    local busy=0
+    for p in $PORT $OFF_PORT; do
+      d=$(curl -s "http://127.0.0.1:$p/metrics" | awk '/^genaiops_trace_queue_depth / { print $2 }')
+      [ "${d:-0}" != 0 ] && busy=1
+    done
+    [ $busy = 0 ] && return 0
+    sleep 0.2
+  done
+}
 DUR_SAVED=$DUR DUR=2
 wrk_run "$PORT" >/dev/null; wrk_run "$OFF_PORT" >/dev/null
 DUR=$DUR_SAVED
 on=0 off=0
 for round in $(seq "$ROUNDS"); do
-  if [ $((round % 2)) = 1 ]; then a=$(wrk_run "$PORT"); b=$(wrk_run "$OFF_PORT")
-  else b=$(wrk_run "$OFF_PORT"); a=$(wrk_run "$PORT"); fi
+  if [ $((round % 2)) = 1 ]; then settle; a=$(wrk_run "$PORT"); settle; b=$(wrk_run "$OFF_PORT")
+  else settle; b=$(wrk_run "$OFF_PORT"); settle; a=$(wrk_run "$PORT"); fi
   echo "guardrails round $round: default policies ${a} rps @32 | none ${b} rps @32"
   on=$((on + ${a%% *})); off=$((off + ${b%% *}))
 done
