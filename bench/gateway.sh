@@ -70,13 +70,23 @@ wrk_run() { # port conns -> "rps p50us"
 # of each (the store's first batches grow its file, malloc's arenas fill)
 DUR_SAVED=$DUR DUR=2
 wrk_run "$PORT" 32 >/dev/null; wrk_run "$OFF_PORT" 32 >/dev/null
+# each run starts with the trace writer idle: a writer still storing the
+# previous run's traces would take CPU from the run after it (the off
+# gateway's runs, which flattered the on/off ratio)
+settle() {
+  for _ in $(seq 100); do
+    d=$(curl -s "http://127.0.0.1:$PORT/metrics" | awk '/^genaiops_trace_queue_depth / { print $2 }')
+    [ "${d:-0}" = 0 ] && return 0
+    sleep 0.2
+  done
+}
 DUR=$DUR_SAVED
 on=0 off=0 on1=0 off1=0
 for round in $(seq "$ROUNDS"); do
   if [ $((round % 2)) = 1 ]; then
-    read -r a _ <<<"$(wrk_run "$PORT" 32)"; read -r b _ <<<"$(wrk_run "$OFF_PORT" 32)"
+    settle; read -r a _ <<<"$(wrk_run "$PORT" 32)"; settle; read -r b _ <<<"$(wrk_run "$OFF_PORT" 32)"
   else
-    read -r b _ <<<"$(wrk_run "$OFF_PORT" 32)"; read -r a _ <<<"$(wrk_run "$PORT" 32)"
+    settle; read -r b _ <<<"$(wrk_run "$OFF_PORT" 32)"; settle; read -r a _ <<<"$(wrk_run "$PORT" 32)"
   fi
   read -r _ a1 <<<"$(wrk_run "$PORT" 1)"; read -r _ b1 <<<"$(wrk_run "$OFF_PORT" 1)"
   echo "telemetry round $round: on ${a} rps @32, p50 ${a1}us @1 | off ${b} rps @32, p50 ${b1}us @1"
