@@ -29,6 +29,24 @@ node_counts() {
   echo "${p:-0} ${f:-1}"
 }
 
+# the failing tests of a TAP log, nested ones too, each with the first lines
+# of its error (node's YAML block), so the stage's summary says what broke
+tap_failures() {
+  awk '/^ *not ok /{ print; inblk = 1; err = 0; next }
+       inblk && /^ *\.\.\.$/ { inblk = 0; next }
+       inblk && /^ *(location|expected|actual):/ { print; err = 0; next }
+       inblk && /^ *error:/ { print; err = 4; next }
+       inblk && err > 0 && /^ *(code|name|failureType|stack|operator):/ { err = 0; next }
+       inblk && err > 0 && NF > 0 { print; err--; next }' "$1" | head -60
+}
+# "label: name, name" of a TAP log's failing leaf tests, for the last lines
+tap_note() {
+  local names
+  names=$(grep -E '^ +not ok ' "$2" | sed 's/^ *not ok [0-9]* - //' | sed 's/ # .*//' | head -8 | paste -sd ';' -)
+  [ -z "$names" ] && names=$(grep -E '^not ok ' "$2" | sed 's/^not ok [0-9]* - //' | head -8 | paste -sd ';' -)
+  [ -n "$names" ] && NOTES+=("$1 failed: $names (log: $2)")
+}
+
 run_unit() { # label binary
   local out="$LOG/$1.log"
   "$2" >"$out" 2>&1; local rc=$?
@@ -45,7 +63,8 @@ run_node() { # label bin
   GENAIOPS_BIN="$2" node --test --test-concurrency=2 --test-reporter=tap \
     tests/integration/*.test.mjs tests/sdk/*.test.mjs tests/parity/*.test.mjs >"$out" 2>&1
   local c; c=$(node_counts "$out")
-  grep -E '^not ok|^# Subtest' "$out" | grep -B1 '^not ok' | head -20
+  tap_failures "$out"
+  tap_note "$1" "$out"
   stage "$1" $c
 }
 
@@ -54,7 +73,8 @@ run_browser() { # label bin: the console in Chromium (tests/browser), one file a
   GENAIOPS_BIN="$2" TEST_LOG_DIR="$LOG" node --test --test-concurrency=1 --test-reporter=tap \
     tests/browser/*.test.mjs >"$out" 2>&1
   local c; c=$(node_counts "$out")
-  grep -E '^not ok|^# Subtest' "$out" | grep -B1 '^not ok' | head -20
+  tap_failures "$out"
+  tap_note "$1" "$out"
   stage "$1" $c
 }
 

@@ -114,22 +114,37 @@ describe('console: overview', () => {
   });
 
   test('a click on a chart bucket opens the traces of that bucket', async () => {
+    // A fixed 15-minute range around the seeded traces, so the page and this
+    // test see the same buckets whenever it runs (with "from=15m" the bucket
+    // of "now" is empty once a minute boundary has passed since seeding).
+    const traces = await waitTraces(gw, SENT);
+    const newest = Math.max(...traces.map((t) => Date.parse(t.start_time)));
+    const from = Math.floor(newest / 60000) * 60000 - 10 * 60000;
+    const range = `from=${from}&to=${from + 15 * 60000}`;
+    const s = (await get(`${gw.url}/api/v1/stats/overview?${range}`)).body;
+    assert.equal(s.bucket_s, 60);
+    const k = s.series.findLastIndex((b) => b.requests > 0);
+    assert.ok(k > 0, `a bucket with requests: ${JSON.stringify(s.series.map((b) => b.requests))}`);
     const page = await openPage(browser);
-    await page.goto(`${gw.url}/ui/?from=15m`);
+    await page.goto(`${gw.url}/ui/?${range}`);
     await settled(page);
     const svg = page.locator('figure.chart svg').first();
     await svg.waitFor();
     const box = await svg.boundingBox();
-    // the last bucket (now) is at the right edge of a line chart
-    await page.mouse.move(box.x + box.width - 14, box.y + box.height / 2);
-    await page.mouse.click(box.x + box.width - 14, box.y + box.height / 2);
+    // the chart's geometry (chart.js): a 640-wide viewBox, 56 left and 12
+    // right of padding, bucket i of n at 56 + i * 572 / (n - 1)
+    const n = s.series.length;
+    const px = box.x + ((56 + (k * 572) / (n - 1)) / 640) * box.width;
+    await page.mouse.move(px, box.y + box.height / 2);
+    await page.mouse.click(px, box.y + box.height / 2);
     await page.waitForURL(/\/ui\/traces\?from=.*&to=/);
     const u = new URL(page.url());
-    const from = Date.parse(u.searchParams.get('from'));
-    const to = Date.parse(u.searchParams.get('to'));
-    assert.equal(to - from, 60000, 'one 1-minute bucket');
+    const bFrom = Date.parse(u.searchParams.get('from'));
+    const bTo = Date.parse(u.searchParams.get('to'));
+    assert.equal(bTo - bFrom, 60000, 'one 1-minute bucket');
+    assert.equal(bFrom, s.series[k].t, 'the bucket under the pointer');
     await settled(page);
-    assert.ok(await page.locator('table.list tbody tr').count() >= 1);
+    assert.equal(await page.locator('table.list tbody tr').count(), s.series[k].requests);
     assertClean(page);
   });
 
