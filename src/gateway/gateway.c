@@ -1384,6 +1384,12 @@ static void guard_header(gw_call *c, bool input_only)
 }
 
 /* The checks as spans of the trace (metrics count them from there). */
+_Static_assert(sizeof((span_rec){ 0 }.guard_policy) == GUARD_POLICY_LABEL_WIDTH &&
+                   sizeof((span_rec){ 0 }.guard_detector) == GUARD_DETECTOR_NAME_WIDTH &&
+                   sizeof((span_rec){ 0 }.guard_stage) == GUARD_STAGE_NAME_WIDTH &&
+                   sizeof((span_rec){ 0 }.guard_verdict) == GUARD_ACTION_NAME_WIDTH &&
+                   sizeof((span_rec){ 0 }.guard_mode) == 8,
+               "a guardrail span's labels are copied at the guard names' widths");
 static void guard_spans(gw_call *c, trace_rec *t)
 {
     if (!t || !c->gq)
@@ -1391,17 +1397,18 @@ static void guard_spans(gw_call *c, trace_rec *t)
     const guard_check *ck;
     const guard_hit *h;
     size_t nc = guard_req_checks(c->gq, &ck), nh = guard_req_hits(c->gq, &h);
+    /* the names at their fields' widths, NUL-padded (trace_add_guard_span) */
+    static const char error_verdict[GUARD_ACTION_NAME_WIDTH] = "error";
+    static const char modes[2][8] = { "monitor", "enforce" };
     for (size_t i = 0; i < nc; i++) {
-        span_rec *s = trace_add_span(t, SPAN_GUARDRAIL, unix_of(c, ck[i].start_ns));
+        span_rec *s = trace_add_guard_span(t, unix_of(c, ck[i].start_ns), guard_policy_label(c->g->guard, ck[i].policy),
+                                           guard_detector_name((guard_detector)ck[i].detector),
+                                           guard_stage_name((guard_stage)ck[i].stage),
+                                           ck[i].error ? error_verdict : guard_action_name(ck[i].verdict),
+                                           modes[ck[i].enforced]);
         if (!s)
             break;
         s->end_ns = s->start_ns + ck[i].ns;
-        const guard_policy_info *pi = guard_policy_at(c->g->guard, ck[i].policy);
-        copy_cstr(s->guard_policy, sizeof s->guard_policy, pi ? pi->name : "");
-        copy_cstr(s->guard_detector, sizeof s->guard_detector, guard_detector_name((guard_detector)ck[i].detector));
-        copy_cstr(s->guard_stage, sizeof s->guard_stage, guard_stage_name((guard_stage)ck[i].stage));
-        copy_cstr(s->guard_verdict, sizeof s->guard_verdict, ck[i].error ? "error" : guard_action_name(ck[i].verdict));
-        copy_cstr(s->guard_mode, sizeof s->guard_mode, ck[i].enforced ? "enforce" : "monitor");
         if (ck[i].error)
             copy_cstr(s->error_type, sizeof s->error_type, "guardrail_error");
         size_t k = 0;

@@ -67,6 +67,15 @@ typedef struct sites {
     site inl[INLINE_SITES];
 } sites;
 
+/* The inline array is left as it is: add_site clears each entry it takes. */
+static void sites_init(sites *s, pool *p)
+{
+    s->v = NULL;
+    s->n = s->cap = 0;
+    s->p = p;
+    s->nomem = false;
+}
+
 static void add_site(sites *s, jval str, guard_stage st, guard_role role, int32_t where)
 {
     if (str.type != J_STRING || s->nomem || s->n >= MAX_SITES)
@@ -530,24 +539,14 @@ static err_code scan_sites(guard_req *q, sites *s, pool *p, int last_user)
     return ERR_OK;
 }
 
-static bool policies_use(const guard_req *q, guard_stage st, guard_detector d, const guard_engine *g)
-{
-    guard_set set = guard_req_set(q, st);
-    for (size_t i = 0; set; i++, set >>= 1) {
-        const guard_policy_info *pi = (set & 1) ? guard_policy_at(g, i) : NULL;
-        if (pi && (pi->detectors & (1u << d)))
-            return true;
-    }
-    return false;
-}
-
 err_code gw_guard_request(guard_req *q, const guard_engine *g, gw_endpoint ep, api_format fmt, const char *body,
                           size_t len, const char *input_at, size_t input_len, pool *p, const char **out,
                           size_t *out_len, char *msg, size_t cap)
 {
     *out = NULL;
     jval root = jscan_root(body, len);
-    sites s = { .p = p };
+    sites s;
+    sites_init(&s, p);
     jval hint = { 0 };
     if (input_at && input_len && input_at >= body && input_at + input_len <= body + len)
         hint = jscan_root(input_at, input_len);
@@ -555,7 +554,7 @@ err_code gw_guard_request(guard_req *q, const guard_engine *g, gw_endpoint ep, a
     if (s.nomem)
         return ERR_NOMEM;
     /* the system prompt, for leakage on the answer */
-    bool leak = policies_use(q, GS_OUTPUT, GD_LEAKAGE, g) || policies_use(q, GS_TOOL, GD_LEAKAGE, g);
+    bool leak = guard_req_uses(q, GS_OUTPUT, GD_LEAKAGE) || guard_req_uses(q, GS_TOOL, GD_LEAKAGE);
     int last_user = -1;
     buf sys;
     buf_init(&sys, 16u << 20);
@@ -580,7 +579,7 @@ err_code gw_guard_request(guard_req *q, const guard_engine *g, gw_endpoint ep, a
     if (e != ERR_OK)
         return e;
     jval rf;
-    if (policies_use(q, GS_OUTPUT, GD_SCHEMA, g) && jget(root, "response_format", &rf)) {
+    if (guard_req_uses(q, GS_OUTPUT, GD_SCHEMA) && jget(root, "response_format", &rf)) {
         json_error_t je;
         json_t *o = json_loadb(rf.p, rf.len, 0, &je);
         e = guard_req_set_response_format(q, o, msg, cap);
@@ -605,7 +604,8 @@ err_code gw_guard_response(guard_req *q, gw_endpoint ep, api_format fmt, const c
     bool restore = guard_restore_wanted(q);
     if (!guard_req_set(q, GS_OUTPUT) && !guard_req_set(q, GS_TOOL) && !restore)
         return ERR_OK;
-    sites s = { .p = p };
+    sites s;
+    sites_init(&s, p);
     if (fmt != API_OPENAI || !openai_answer_sites(&s, ep, body, len))
         response_sites(&s, ep, fmt, jscan_root(body, len));
     if (s.nomem)
@@ -631,7 +631,8 @@ size_t gw_guard_texts(gw_endpoint ep, api_format fmt, bool response, const char 
                       const char **texts, size_t *lens, size_t max)
 {
     jval root = jscan_root(body, len);
-    sites s = { .p = p };
+    sites s;
+    sites_init(&s, p);
     if (response)
         response_sites(&s, ep, fmt, root);
     else

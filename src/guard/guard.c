@@ -31,22 +31,24 @@
 /* ------------------------------------------------------------------ */
 /* Names */
 
-static const char *const stage_names[GS__COUNT] = { "input", "output", "tool" };
-static const char *const action_names[] = { "pass", "flag", "redact", "block" };
-static const char *const detector_names[GD__COUNT] = {
+static const char stage_names[GS__COUNT][GUARD_STAGE_NAME_WIDTH] = { "input", "output", "tool" };
+static const char action_names[][GUARD_ACTION_NAME_WIDTH] = { "pass", "flag", "redact", "block" };
+static const char detector_names[GD__COUNT][GUARD_DETECTOR_NAME_WIDTH] = {
 #define GUARD_DET_NAME_(e, s) s,
     GUARD_DETECTORS(GUARD_DET_NAME_)
 #undef GUARD_DET_NAME_
 };
+static const char unknown_name[GUARD_DETECTOR_NAME_WIDTH] = "unknown"; /* padded to the widest */
+static const char no_label[GUARD_POLICY_LABEL_WIDTH];
 
-const char *guard_stage_name(guard_stage s) { return (unsigned)s < GS__COUNT ? stage_names[s] : "unknown"; }
+const char *guard_stage_name(guard_stage s) { return (unsigned)s < GS__COUNT ? stage_names[s] : unknown_name; }
 
 const char *guard_action_name(guard_action a)
 {
-    return (unsigned)a < countof(action_names) ? action_names[a] : "unknown";
+    return (unsigned)a < countof(action_names) ? action_names[a] : unknown_name;
 }
 
-const char *guard_detector_name(guard_detector d) { return (unsigned)d < GD__COUNT ? detector_names[d] : "unknown"; }
+const char *guard_detector_name(guard_detector d) { return (unsigned)d < GD__COUNT ? detector_names[d] : unknown_name; }
 
 bool guard_detector_parse(const char *name, guard_detector *out)
 {
@@ -181,6 +183,8 @@ static err_code compile_policy(const cfg_guard_policy *c, policy *p, char *msg, 
     p->info.name = name;
     if (!name || !name[0])
         return fail(msg, cap, "", "a policy needs a name");
+    memset(p->label, 0, sizeof p->label);
+    memcpy(p->label, name, MIN(strlen(name), sizeof p->label - 1));
     if (!c->stages || (c->stages & ~7u))
         return fail(msg, cap, name, "needs a stage (input, output or tool)");
     p->info.stages = c->stages;
@@ -394,6 +398,8 @@ const guard_policy_info *guard_policy_at(const guard_engine *g, size_t i)
     return g && i < g->n ? &g->v[i].info : NULL;
 }
 
+const char *guard_policy_label(const guard_engine *g, size_t i) { return g && i < g->n ? g->v[i].label : no_label; }
+
 int guard_policy_find(const guard_engine *g, const char *name)
 {
     if (!g || !name)
@@ -537,6 +543,11 @@ void guard_req_cache_release(void)
         req_destroy(q);
     }
     ncached = 0;
+}
+
+bool guard_req_uses(const guard_req *q, guard_stage st, guard_detector d)
+{
+    return q && (unsigned)st < GS__COUNT && (unsigned)d < GD__COUNT && (q->set[st] & q->g->det_set[d]);
 }
 
 guard_set guard_req_set(const guard_req *q, guard_stage st)
@@ -712,7 +723,7 @@ static void cand_add(guard_req *q, int p, guard_detector d, const guard_finding 
         size_t cap = q->capcand ? q->capcand * 2 : 32;
         guard_cand *v = cap <= GUARD_MAX_CAND ? realloc(q->cand, cap * sizeof *v) : NULL;
         if (!v) {
-            q->cand_lost[p] = true;
+            q->cand_lost |= (guard_set)1 << p;
             return;
         }
         q->cand = v;
@@ -732,7 +743,7 @@ static void findings_reset(guard_findings *f)
 static void note_lost(guard_req *q, int p, bool lost)
 {
     if (lost)
-        q->cand_lost[p] = true;
+        q->cand_lost |= (guard_set)1 << p;
 }
 
 /* The fail-closed finding of a deny scan that ran out of budget. */
@@ -747,7 +758,7 @@ err_code guard_run_local(guard_req *q, guard_stage st, guard_role role, unsigned
     const guard_engine *g = q->g;
     guard_set set = q->set[st];
     q->ncand = 0;
-    memset(q->cand_lost, 0, sizeof q->cand_lost);
+    q->cand_lost = 0;
     guard_set s_pii = set & g->det_set[GD_PII], s_sec = set & g->det_set[GD_SECRETS];
     guard_set s_inj = set & g->det_set[GD_INJECTION], s_leak = set & g->det_set[GD_LEAKAGE];
     guard_set s_deny = set & g->det_set[GD_DENY], s_top = set & g->det_set[GD_TOPICS];
@@ -881,15 +892,15 @@ err_code guard_run_local(guard_req *q, guard_stage st, guard_role role, unsigned
 /* Lost findings under an enforced redact policy block the stage. */
 void guard_cand_lost_apply(guard_req *q, guard_stage st)
 {
-    for (int p = 0; p < (int)q->g->n; p++)
-        if (q->cand_lost[p] && ((q->g->redact_set >> p) & 1u)) {
-            if (!q->blocker[st]) {
-                q->blocker[st] = (uint16_t)(p + 1);
-                q->overflow[st] = true;
-            }
-            q->verdict[st] = GA_BLOCK;
-            q->any[st] = true;
-        }
+    guard_set lost = q->cand_lost & q->g->redact_set;
+    if (!lost)
+        return;
+    if (!q->blocker[st]) {
+        q->blocker[st] = (uint16_t)(__builtin_ctzll(lost) + 1);
+        q->overflow[st] = true;
+    }
+    q->verdict[st] = GA_BLOCK;
+    q->any[st] = true;
 }
 
 /* Counts the characters and tokens of a text into the stage's totals

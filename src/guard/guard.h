@@ -59,6 +59,12 @@ typedef enum guard_detector {
 
 typedef enum guard_role { GR_SYSTEM = 0, GR_USER, GR_ASSISTANT, GR_TOOL, GR_OTHER } guard_role;
 
+/* Names, NUL-padded to their widths below, so that a fixed-size copy of a
+ * whole field (a trace's guardrail span) needs no strlen. */
+#define GUARD_STAGE_NAME_WIDTH 8
+#define GUARD_ACTION_NAME_WIDTH 8
+#define GUARD_DETECTOR_NAME_WIDTH 12
+#define GUARD_POLICY_LABEL_WIDTH 64
 const char *guard_stage_name(guard_stage s);       /* "input", "output", "tool" */
 const char *guard_action_name(guard_action a);     /* "pass", "flag", "redact", "block" */
 const char *guard_detector_name(guard_detector d); /* "pii" ... */
@@ -98,6 +104,9 @@ void guard_engine_free(guard_engine *g); /* NULL ok */
 
 size_t guard_policy_count(const guard_engine *g);
 const guard_policy_info *guard_policy_at(const guard_engine *g, size_t i); /* NULL past the end */
+/* Policy i's name cut to GUARD_POLICY_LABEL_WIDTH - 1 bytes and NUL-padded
+ * to GUARD_POLICY_LABEL_WIDTH (a trace span's field); all NULs past the end. */
+const char *guard_policy_label(const guard_engine *g, size_t i);
 int guard_policy_find(const guard_engine *g, const char *name);             /* index or -1 */
 
 /* The policies that apply to a request at stage st: global ones (no
@@ -147,6 +156,8 @@ void guard_req_free(guard_req *q); /* NULL ok */
  * requests ends). */
 void guard_req_cache_release(void);
 guard_set guard_req_set(const guard_req *q, guard_stage st);
+/* Whether a policy selected for the stage runs detector d. */
+bool guard_req_uses(const guard_req *q, guard_stage st, guard_detector d);
 
 /* The system prompt, for leakage on output and tool stages (copied). */
 err_code guard_req_set_system(guard_req *q, const char *text, size_t len);

@@ -24,6 +24,7 @@ struct jschema;
 
 typedef struct policy {
     guard_policy_info info;
+    char label[GUARD_POLICY_LABEL_WIDTH]; /* info.name, cut and NUL-padded (guard_policy_label) */
     const cfg_guard_policy *cfg; /* borrowed: lists of models, deployments, keys */
     uint64_t pii_mask;           /* 0 without the pii detector */
     float inj_threshold;
@@ -108,7 +109,7 @@ struct guard_req {
     guard_findings tmp;              /* scratch for one detector run */
     guard_cand *cand;
     size_t ncand, capcand;
-    bool cand_lost[GUARD_MAX_POLICIES]; /* this scan lost findings for the policy */
+    guard_set cand_lost;           /* policies for which this scan lost findings */
     struct guard_req *next_free;     /* the thread's cache of finished requests */
 };
 

@@ -449,11 +449,13 @@ _Static_assert(sizeof((span_rec){ 0 }.guard_detector) >= 8 && sizeof((span_rec){
                    sizeof((span_rec){ 0 }.guard_verdict) >= 8 && sizeof((span_rec){ 0 }.guard_mode) >= 8,
                "guard_slot reads 8 bytes of each label");
 
-static size_t guard_slot(const span_rec *sp, size_t pol_len)
+/* The labels are NUL-padded (trace_add_guard_span): the policy's first 16
+ * bytes are always there to read, and the probe needs no length. */
+static size_t guard_slot(const span_rec *sp)
 {
     const uint64_t k = 0x9e3779b97f4a7c15ull;
     uint64_t h = word8(sp->guard_policy);
-    h = (h ^ (h >> 29)) * k ^ word8(sp->guard_policy + (pol_len > 8 ? pol_len - 8 : 0));
+    h = (h ^ (h >> 29)) * k ^ word8(sp->guard_policy + 8);
     h = (h ^ (h >> 29)) * k ^ word8(sp->guard_detector);
     h = (h ^ (h >> 29)) * k ^ word8(sp->guard_stage);
     h = (h ^ (h >> 29)) * k ^ (word8(sp->guard_verdict) * 31 + word8(sp->guard_mode));
@@ -526,11 +528,10 @@ void metrics_observe(int worker, const trace_rec *t)
     for (int i = 0; i < nspans; i++) {
         const span_rec *sp = &t->spans[i];
         if (sp->kind == SPAN_GUARDRAIL) {
-            sv pol = FIELD(sp->guard_policy), det = FIELD(sp->guard_detector);
             const char *gk = sp->guard_policy;
             /* up to GPROBE slots from its own; a miss takes a free one or
              * its own */
-            size_t h = guard_slot(sp, pol.len);
+            size_t h = guard_slot(sp);
             gmemo *gm = NULL, *free_slot = NULL;
             for (size_t j = 0; j < GPROBE && !gm; j++) {
                 gmemo *x = &s->guard[(h + j) % GMEMO];
@@ -541,7 +542,7 @@ void metrics_observe(int worker, const trace_rec *t)
             }
             if (!gm) {
                 gm = free_slot ? free_slot : &s->guard[h];
-                gm->series = series_of(m, F_GCHECKS, (sv[]){ pol, det, FIELD(sp->guard_stage),
+                gm->series = series_of(m, F_GCHECKS, (sv[]){ FIELD(sp->guard_policy), FIELD(sp->guard_detector), FIELD(sp->guard_stage),
                                                             FIELD(sp->guard_verdict), FIELD(sp->guard_mode) });
                 memcpy(gm->key, gk, GKEY);
                 gm->valid = gm->series >= 0;
@@ -549,7 +550,9 @@ void metrics_observe(int worker, const trace_rec *t)
             if (ALWAYS(gm->series >= 0))
                 cell_add(&s->cells[F_GCHECKS][gm->series], 1);
             for (int k = 0; k < 8 && sp->guard_types[k]; k++)
-                count_add(m, s, F_GFINDINGS, (sv[]){ pol, det, sv_from(guard_type_name((guard_type)(sp->guard_types[k] - 1))) },
+                count_add(m, s, F_GFINDINGS,
+                          (sv[]){ FIELD(sp->guard_policy), FIELD(sp->guard_detector),
+                                  sv_from(guard_type_name((guard_type)(sp->guard_types[k] - 1))) },
                           sp->guard_counts[k]);
             continue;
         }

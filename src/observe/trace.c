@@ -25,12 +25,16 @@ static uint64_t next64(void)
     return rng;
 }
 
-static void fill_id(uint8_t *id, size_t n)
+static void fill_id8(uint8_t id[8])
 {
-    for (size_t i = 0; i < n; i += 8) {
-        uint64_t v = next64();
-        memcpy(id + i, &v, n - i < 8 ? n - i : 8);
-    }
+    uint64_t v = next64();
+    memcpy(id, &v, 8);
+}
+
+static void fill_id16(uint8_t id[16])
+{
+    fill_id8(id);
+    fill_id8(id + 8);
 }
 
 uint64_t trace_now_ns(void)
@@ -82,7 +86,7 @@ trace_rec *trace_new(size_t extra)
     /* time-ordered ids (as UUIDv7): 48 bits of unix milliseconds, then 80
      * random bits. Still valid W3C trace ids, and they make the store's
      * primary-key inserts land at the end of its B-trees. */
-    fill_id(t->trace_id, sizeof t->trace_id);
+    fill_id16(t->trace_id);
     struct timespec now; /* the coarse clock is enough for milliseconds, and cheaper */
     clock_gettime(CLOCK_REALTIME_COARSE, &now);
     uint64_t ms = ns_of(&now) / 1000000u;
@@ -107,11 +111,46 @@ span_rec *trace_add_span(trace_rec *t, span_kind kind, uint64_t start_ns)
         return NULL;
     span_rec *s = &t->spans[t->nspans];
     memset(s, 0, sizeof *s);
-    fill_id(s->span_id, sizeof s->span_id);
+    fill_id8(s->span_id);
     if (t->nspans > 0)
         memcpy(s->parent_id, t->spans[0].span_id, sizeof s->parent_id);
     s->kind = kind;
     s->start_ns = start_ns;
+    t->nspans++;
+    return s;
+}
+
+_Static_assert(offsetof(span_rec, guard_detector) == offsetof(span_rec, guard_policy) + 64 &&
+                   offsetof(span_rec, guard_stage) == offsetof(span_rec, guard_detector) + 12 &&
+                   offsetof(span_rec, guard_verdict) == offsetof(span_rec, guard_stage) + 8 &&
+                   offsetof(span_rec, guard_mode) == offsetof(span_rec, guard_verdict) + 8 &&
+                   offsetof(span_rec, guard_findings) == offsetof(span_rec, guard_mode) + 8,
+               "trace_add_guard_span's widths are the fields'");
+
+/* Five guardrail spans per request with the default policies: the labels
+ * are copied at their fixed widths, and of the rest only what is read
+ * (every reader stops at a string's NUL) is cleared. */
+span_rec *trace_add_guard_span(trace_rec *t, uint64_t start_ns, const char *policy, const char *detector,
+                               const char *stage, const char *verdict, const char *mode)
+{
+    if (t->nspans >= TRACE_MAX_SPANS || t->nspans < 1)
+        return NULL;
+    span_rec *s = &t->spans[t->nspans];
+    memset(s, 0, offsetof(span_rec, guard_policy));
+    fill_id8(s->span_id);
+    memcpy(s->parent_id, t->spans[0].span_id, sizeof s->parent_id);
+    s->kind = SPAN_GUARDRAIL;
+    s->start_ns = start_ns;
+    memcpy(s->guard_policy, policy, sizeof s->guard_policy);
+    memcpy(s->guard_detector, detector, sizeof s->guard_detector);
+    memcpy(s->guard_stage, stage, sizeof s->guard_stage);
+    memcpy(s->guard_verdict, verdict, sizeof s->guard_verdict);
+    memcpy(s->guard_mode, mode, sizeof s->guard_mode);
+    s->guard_policy[sizeof s->guard_policy - 1] = '\0';
+    s->guard_findings[0] = '\0';
+    memset(s->guard_types, 0, sizeof s->guard_types);
+    memset(s->guard_counts, 0, sizeof s->guard_counts);
+    s->error_type[0] = '\0';
     t->nspans++;
     return s;
 }

@@ -112,6 +112,12 @@ void trace_free(trace_rec *t);
 /* Adds a span (a random span id, parent = the root's or none for the first);
  * NULL when TRACE_MAX_SPANS are used. */
 span_rec *trace_add_span(trace_rec *t, span_kind kind, uint64_t start_ns);
+/* A guardrail span (SPAN_GUARDRAIL), its five labels copied whole from
+ * NUL-padded names at least as wide as their fields (policy 64, detector 12,
+ * stage, verdict and mode 8), no strlen; findings, counts and error type
+ * start empty. NULL when the trace is full. */
+span_rec *trace_add_guard_span(trace_rec *t, uint64_t start_ns, const char *policy, const char *detector,
+                               const char *stage, const char *verdict, const char *mode);
 /* Hex forms: 32 and 16 characters plus NUL. */
 void trace_id_hex(const uint8_t id[16], char out[33]);
 void span_id_hex(const uint8_t id[8], char out[17]);
