@@ -491,13 +491,19 @@ static void trace_attempt_end(gw_call *c, err_code e, int status, uint64_t now)
     c->attempt = NULL;
 }
 
-/* Usage from a complete body in the wire's API. */
-static void trace_response(gw_call *c, const char *body, size_t len)
+/* Usage from a complete body in the wire's API; with tx (an OpenAI body
+ * the client gets as it is), the answer's texts for its guardrails from
+ * the same walk (tx->complete false when there was none). */
+static void trace_response(gw_call *c, const char *body, size_t len, extract_texts *tx)
 {
+    if (tx)
+        tx->complete = false;
     if (!c->tr)
         return;
     if (c->wire == API_ANTHROPIC)
         extract_anthropic_response(c->tr, body, len);
+    else if (tx)
+        extract_openai_response_texts(c->tr, body, len, tx);
     else
         extract_openai_response(c->tr, body, len);
 }
@@ -727,7 +733,10 @@ static void deliver(gw_call *c)
     http_req *r = c->r;
     const char *body = c->body.p ? c->body.p : "";
     size_t len = c->body.len;
-    trace_response(c, body, len);
+    extract_texts tx;
+    bool share = c->gq && c->wire == API_OPENAI && c->cfmt == API_OPENAI; /* the guard reads the same body */
+    tx.completions = c->ep == EP_COMPLETIONS;
+    trace_response(c, body, len, share ? &tx : NULL);
     if (c->tr && c->g->obs.price) {
         const gw_target *tg = &c->t[c->ti];
         const cfg_model *m = tg->name ? config_find_model(c->g->cfg, sv_from(tg->name)) : NULL;
@@ -766,7 +775,7 @@ static void deliver(gw_call *c)
     if (c->gq) {
         const char *nb;
         size_t nl;
-        if (gw_guard_response(c->gq, c->ep, c->cfmt, body, len, r->pool, &nb, &nl) != ERR_OK) {
+        if (gw_guard_response(c->gq, c->ep, c->cfmt, body, len, share ? &tx : NULL, r->pool, &nb, &nl) != ERR_OK) {
             gw_error e;
             gw_error_set(&e, 500, "api_error", NULL, NULL, "out of memory while checking the answer's guardrails");
             send_error(r, c->cfmt, &e, c->up_ns);

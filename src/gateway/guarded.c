@@ -597,8 +597,8 @@ err_code gw_guard_request(guard_req *q, const guard_engine *g, gw_endpoint ep, a
     return rewrite(q, &s, body, len, false, p, out, out_len);
 }
 
-err_code gw_guard_response(guard_req *q, gw_endpoint ep, api_format fmt, const char *body, size_t len, pool *p,
-                           const char **out, size_t *out_len)
+err_code gw_guard_response(guard_req *q, gw_endpoint ep, api_format fmt, const char *body, size_t len,
+                           const extract_texts *found, pool *p, const char **out, size_t *out_len)
 {
     *out = NULL;
     bool restore = guard_restore_wanted(q);
@@ -606,8 +606,12 @@ err_code gw_guard_response(guard_req *q, gw_endpoint ep, api_format fmt, const c
         return ERR_OK;
     sites s;
     sites_init(&s, p);
-    if (fmt != API_OPENAI || !openai_answer_sites(&s, ep, body, len))
+    if (found && found->complete && fmt == API_OPENAI && found->completions == (ep == EP_COMPLETIONS)) {
+        for (size_t i = 0; i < found->n; i++)
+            add_site(&s, found->v[i], found->args[i] ? GS_TOOL : GS_OUTPUT, GR_ASSISTANT, -1);
+    } else if (fmt != API_OPENAI || !openai_answer_sites(&s, ep, body, len)) {
         response_sites(&s, ep, fmt, jscan_root(body, len));
+    }
     if (s.nomem)
         return ERR_NOMEM;
     err_code e = scan_sites(q, &s, p, -1);

@@ -16,6 +16,7 @@
 #include "core/buf.h"
 #include "core/pool.h"
 #include "guard/guard.h"
+#include "observe/extract.h"
 #include "providers/provider.h"
 
 /* The input stage over a client's request body (in the client's API fmt;
@@ -31,11 +32,13 @@ err_code gw_guard_request(guard_req *q, const guard_engine *g, gw_endpoint ep, a
                           size_t *out_len, char *msg, size_t cap);
 
 /* The output and tool stages over a complete response body in the
- * client's API: the answer's texts and the tool calls' arguments. *out is
- * the body rewritten (redactions, restored originals) or NULL when
- * unchanged. ERR_OK or ERR_NOMEM. */
-err_code gw_guard_response(guard_req *q, gw_endpoint ep, api_format fmt, const char *body, size_t len, pool *p,
-                           const char **out, size_t *out_len);
+ * client's API: the answer's texts and the tool calls' arguments. found:
+ * the texts the trace's extraction already found in this body (an OpenAI
+ * answer, tx->complete), or NULL to walk the body here. *out is the body
+ * rewritten (redactions, restored originals) or NULL when unchanged.
+ * ERR_OK or ERR_NOMEM. */
+err_code gw_guard_response(guard_req *q, gw_endpoint ep, api_format fmt, const char *body, size_t len,
+                           const extract_texts *found, pool *p, const char **out, size_t *out_len);
 
 /* A streamed answer in the client's API, event by event. */
 typedef struct gw_guard_stream gw_guard_stream;

@@ -96,14 +96,90 @@ static jval walk_pick(jscan_walk *w, const char *name, size_t n)
     return got;
 }
 
+/* The value at the cursor, kept as a text when it is a string. */
+static void walk_text(jscan_walk *w, extract_texts *tx, bool args)
+{
+    jval v = jscan_walk_value(w);
+    if (v.type != J_STRING || !w->ok)
+        return;
+    if (tx->n == EXTRACT_MAX_TEXTS) {
+        tx->complete = false; /* more than fit: the caller walks the body itself */
+        return;
+    }
+    tx->args[tx->n] = args;
+    tx->v[tx->n++] = v;
+}
+
+/* A message's tool_calls at the cursor: each call's function.arguments. */
+static void walk_calls(jscan_walk *w, extract_texts *tx)
+{
+    jval k, f;
+    if (!jscan_walk_enter(w, '['))
+        return;
+    for (size_t i = 0; jscan_walk_element(w, i); i++) {
+        if (!jscan_walk_enter(w, '{'))
+            continue;
+        for (size_t n = 0; jscan_walk_member(w, n, &k); n++) {
+            if (!KEY_IS(k, "function")) {
+                jscan_walk_value(w);
+                continue;
+            }
+            if (!jscan_walk_enter(w, '{'))
+                continue;
+            for (size_t m = 0; jscan_walk_member(w, m, &f); m++) {
+                if (KEY_IS(f, "arguments"))
+                    walk_text(w, tx, true);
+                else
+                    jscan_walk_value(w);
+            }
+        }
+    }
+}
+
+/* A choice's message at the cursor: content and tool_calls. */
+static void walk_message(jscan_walk *w, extract_texts *tx)
+{
+    jval k;
+    if (!jscan_walk_enter(w, '{'))
+        return;
+    for (size_t n = 0; jscan_walk_member(w, n, &k); n++) {
+        if (KEY_IS(k, "content"))
+            walk_text(w, tx, false);
+        else if (KEY_IS(k, "tool_calls"))
+            walk_calls(w, tx);
+        else
+            jscan_walk_value(w);
+    }
+}
+
 /* The choices array at the cursor: each choice's finish_reason (the last
- * if a choice repeats it) added to list. */
-static void walk_choices(jscan_walk *w, char *list, size_t cap)
+ * if a choice repeats it) added to list, and with tx its texts. */
+static void walk_choices(jscan_walk *w, char *list, size_t cap, extract_texts *tx)
 {
     if (!jscan_walk_enter(w, '['))
         return;
-    for (size_t i = 0; jscan_walk_element(w, i); i++)
-        add_reason_to(list, cap, WALK_PICK(w, "finish_reason"));
+    for (size_t i = 0; jscan_walk_element(w, i); i++) {
+        if (!tx) {
+            add_reason_to(list, cap, WALK_PICK(w, "finish_reason"));
+            continue;
+        }
+        jval key, reason = { J_NONE, NULL, 0 };
+        if (!jscan_walk_enter(w, '{'))
+            continue;
+        for (size_t m = 0; jscan_walk_member(w, m, &key); m++) {
+            if (tx->completions && KEY_IS(key, "text")) {
+                walk_text(w, tx, false);
+            } else if (!tx->completions && KEY_IS(key, "message")) {
+                walk_message(w, tx); /* anything but an object is passed */
+            } else {
+                bool match = KEY_IS(key, "finish_reason"); /* before a nested key replaces it */
+                jval v = jscan_walk_value(w);
+                if (match)
+                    reason = v;
+            }
+        }
+        add_reason_to(list, cap, reason);
+    }
 }
 
 typedef struct usage_vals {
@@ -152,7 +228,7 @@ static void openai_usage(trace_rec *t, const usage_vals *u)
 /* A chat.completion, text_completion, embeddings list or stream chunk:
  * id, model, every choice's finish_reason, usage. first_only: keep an id
  * and model already set (stream chunks repeat them). */
-static void openai_object(trace_rec *t, const char *body, size_t len, bool first_only)
+static bool openai_object(trace_rec *t, const char *body, size_t len, bool first_only, extract_texts *tx)
 {
     jscan_walk wk, *w = &wk;
     jval id = { J_NONE, NULL, 0 }, model = id, key;
@@ -161,11 +237,11 @@ static void openai_object(trace_rec *t, const char *body, size_t len, bool first
     char reasons[sizeof t->finish_reasons];
     jscan_walk_init(w, body, len);
     if (!jscan_walk_enter(w, '{'))
-        return;
+        return false;
     for (size_t m = 0; jscan_walk_member(w, m, &key); m++) {
         if (KEY_IS(key, "choices")) {
             memcpy(reasons, t->finish_reasons, sizeof reasons); /* a later "choices" starts over */
-            walk_choices(w, reasons, sizeof reasons);
+            walk_choices(w, reasons, sizeof reasons, tx);
             saw_choices = true;
         } else if (KEY_IS(key, "usage")) {
             walk_usage(w, &usage);
@@ -179,7 +255,8 @@ static void openai_object(trace_rec *t, const char *body, size_t len, bool first
         }
     }
     if (!jscan_walk_done(w))
-        return; /* cut off or garbled: nothing from it */
+        return false; /* cut off or garbled: nothing from it */
+
     if (!first_only || !t->response_id[0])
         str_into(id, t->response_id, sizeof t->response_id);
     if (!first_only || !t->response_model[0])
@@ -188,15 +265,23 @@ static void openai_object(trace_rec *t, const char *body, size_t len, bool first
         memcpy(t->finish_reasons, reasons, sizeof reasons);
     if (saw_usage)
         openai_usage(t, &usage);
+    return true;
 }
 
-void extract_openai_response(trace_rec *t, const char *body, size_t len) { openai_object(t, body, len, false); }
+void extract_openai_response(trace_rec *t, const char *body, size_t len) { openai_object(t, body, len, false, NULL); }
+
+void extract_openai_response_texts(trace_rec *t, const char *body, size_t len, extract_texts *tx)
+{
+    tx->n = 0;
+    tx->complete = true; /* until a text does not fit */
+    tx->complete = openai_object(t, body, len, false, tx) && tx->complete;
+}
 
 void extract_openai_chunk(trace_rec *t, const char *data, size_t len)
 {
     if (len == 0 || data[0] != '{')
         return;
-    openai_object(t, data, len, true);
+    openai_object(t, data, len, true, NULL);
 }
 
 static void anthropic_usage(trace_rec *t, jval u, bool delta)

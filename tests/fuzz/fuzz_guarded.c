@@ -57,10 +57,34 @@ static void body_case(bool response, gw_endpoint ep, api_format fmt, const char 
     const char *out = NULL;
     size_t olen = 0;
     char msg[128];
-    err_code e = response ? gw_guard_response(q, ep, fmt, p, n, pl, &out, &olen)
+    err_code e = response ? gw_guard_response(q, ep, fmt, p, n, NULL, pl, &out, &olen)
                           : gw_guard_request(q, engine(), ep, fmt, p, n, NULL, 0, pl, &out, &olen, msg, sizeof msg);
     if (e == ERR_OK && out && !jscan_validate(out, olen, 64, NULL))
         abort();
+    if (response && fmt == API_OPENAI && e == ERR_OK) {
+        /* the texts the trace's walk finds must give the same checks and
+         * the same body as the guard's own walk */
+        trace_rec *t = trace_new(0);
+        extract_texts tx = { .completions = ep == EP_COMPLETIONS };
+        if (!t)
+            abort();
+        extract_openai_response_texts(t, p, n, &tx);
+        if (tx.complete) {
+            guard_req *q2 = request();
+            const char *out2 = NULL;
+            size_t olen2 = 0;
+            if (gw_guard_response(q2, ep, fmt, p, n, &tx, pl, &out2, &olen2) != ERR_OK)
+                abort();
+            const guard_hit *h1, *h2;
+            if (guard_verdict(q, GS_OUTPUT) != guard_verdict(q2, GS_OUTPUT) ||
+                guard_verdict(q, GS_TOOL) != guard_verdict(q2, GS_TOOL) ||
+                guard_req_hits(q, &h1) != guard_req_hits(q2, &h2) || !out != !out2 ||
+                (out && (olen != olen2 || memcmp(out, out2, olen) != 0)))
+                abort();
+            guard_req_free(q2);
+        }
+        trace_free(t);
+    }
     pool_free(pl);
     guard_req_free(q);
 }

@@ -6,6 +6,7 @@
 #include <string.h>
 #include "core/jscan.h"
 #include "gateway/guarded.h"
+#include "observe/extract.h"
 #include "test.h"
 
 static const char *dets[] = { "pii", "secrets" };
@@ -92,7 +93,7 @@ TEST(guarded_escaped_keys_are_scanned)
     const char *answer = "{\"choices\":[{\"m\\u0065ssage\":{\"content\":\"write bob@example.org\"}}]}";
     const char *out = NULL;
     size_t n = 0;
-    CHECK_INT(gw_guard_response(q, EP_CHAT, API_OPENAI, answer, strlen(answer), p, &out, &n), ERR_OK);
+    CHECK_INT(gw_guard_response(q, EP_CHAT, API_OPENAI, answer, strlen(answer), NULL, p, &out, &n), ERR_OK);
     CHECK(out != NULL && strstr(out, "bob@") == NULL);
     guard_req_free(q);
     pool_free(p);
@@ -133,7 +134,7 @@ TEST(guarded_response_redacts_answer_and_tool_arguments)
                        "\"arguments\":\"{\\\"to\\\":\\\"bob@example.org\\\"}\"}}]}}]}";
     const char *out = NULL;
     size_t n = 0;
-    CHECK_INT(gw_guard_response(q, EP_CHAT, API_OPENAI, body, strlen(body), p, &out, &n), ERR_OK);
+    CHECK_INT(gw_guard_response(q, EP_CHAT, API_OPENAI, body, strlen(body), NULL, p, &out, &n), ERR_OK);
     CHECK(out != NULL);
     if (out) {
         CHECK(jscan_validate(out, n, 64, NULL));
@@ -143,6 +144,65 @@ TEST(guarded_response_redacts_answer_and_tool_arguments)
     }
     pool_free(p);
     guard_req_free(q);
+    guard_engine_free(g);
+}
+
+/* The answer's texts found by the trace's extraction walk (the gateway's
+ * usual path) give the same checks and the same rewritten body as the
+ * guard's own walk: escaped keys, repeated keys, tool-call arguments,
+ * completions' text; and too many texts say so (complete false). */
+TEST(guarded_response_texts_from_extraction_match_own_walk)
+{
+    guard_engine *g = make(false, "redact");
+    pool *p = pool_new(4096);
+    struct { gw_endpoint ep; const char *body; size_t texts; } cases[] = {
+        { EP_CHAT, "{\"id\":\"x\",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":\"write bob@example.org\","
+                   "\"tool_calls\":[{\"id\":\"c1\",\"function\":{\"name\":\"send\",\"arguments\":\"{\\\"to\\\":\\\"bob@example.org\\\"}\"}}]},"
+                   "\"finish_reason\":\"tool_calls\"}],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":4}}", 2 },
+        { EP_CHAT, "{\"choices\":[{\"m\\u0065ssage\":{\"content\":\"a@b.example.com\",\"cont\\u0065nt\":\"c@d.example.com\"}},"
+                   "{\"message\":{\"content\":null}},{\"message\":\"text\"}]}", 2 },
+        { EP_COMPLETIONS, "{\"choices\":[{\"text\":\"call +44 20 7946 0958 or mail x@y.example.com\",\"finish_reason\":\"stop\"}]}", 1 },
+    };
+    for (size_t i = 0; i < countof(cases); i++) {
+        const char *body = cases[i].body;
+        size_t len = strlen(body);
+        trace_rec *t = trace_new(0);
+        extract_texts tx = { .completions = cases[i].ep == EP_COMPLETIONS };
+        extract_openai_response_texts(t, body, len, &tx);
+        if (!tx.complete || tx.n != cases[i].texts)
+            test_fail(__FILE__, __LINE__, "case %zu: complete %d, %zu texts", i, tx.complete, tx.n);
+        guard_req *q1 = req(g), *q2 = req(g);
+        const char *o1 = NULL, *o2 = NULL;
+        size_t n1 = 0, n2 = 0;
+        CHECK_INT(gw_guard_response(q1, cases[i].ep, API_OPENAI, body, len, NULL, p, &o1, &n1), ERR_OK);
+        CHECK_INT(gw_guard_response(q2, cases[i].ep, API_OPENAI, body, len, &tx, p, &o2, &n2), ERR_OK);
+        const guard_hit *h;
+        CHECK(guard_req_hits(q1, &h) > 0);
+        CHECK_INT(guard_req_hits(q1, &h), guard_req_hits(q2, &h));
+        CHECK_INT(guard_verdict(q1, GS_OUTPUT), guard_verdict(q2, GS_OUTPUT));
+        CHECK_INT(guard_verdict(q1, GS_TOOL), guard_verdict(q2, GS_TOOL));
+        CHECK(o1 && o2 && n1 == n2 && memcmp(o1, o2, n1) == 0);
+        guard_req_free(q1);
+        guard_req_free(q2);
+        trace_free(t);
+    }
+    /* more texts than it keeps: the caller walks itself */
+    buf b;
+    buf_init(&b, 1u << 20);
+    buf_append(&b, "{\"choices\":[", 12);
+    for (int i = 0; i <= EXTRACT_MAX_TEXTS; i++)
+        buf_printf(&b, "%s{\"message\":{\"content\":\"t%d\"}}", i ? "," : "", i);
+    buf_append(&b, "]}", 2);
+    trace_rec *t = trace_new(0);
+    extract_texts tx = { .completions = false };
+    extract_openai_response_texts(t, b.p, b.len, &tx);
+    CHECK(!tx.complete);
+    /* and a cut-off body is not complete either */
+    extract_openai_response_texts(t, b.p, b.len - 1, &tx);
+    CHECK(!tx.complete);
+    trace_free(t);
+    buf_free(&b);
+    pool_free(p);
     guard_engine_free(g);
 }
 
