@@ -1009,6 +1009,24 @@ static void end_word(scan *s)
     push_hit(s, widx, s->wstart, s->wend, id, fl);
 }
 
+/* end_word for the common word: ASCII letters only, begun in this run of
+ * letters (so nothing obfuscated, no zero-width or look-alike character),
+ * shorter than a base64 candidate, ended by a space. The same outcome as
+ * end_word with its other cases known not to apply. */
+static inline void end_plain_word(scan *s, size_t wl, size_t start, size_t end, unsigned upper)
+{
+    unsigned fl = s->line_start ? HF_LINE : 0;
+    uint64_t widx = s->widx++;
+    s->wl = 0;
+    s->pending_end = s->nl_pending = s->line_start = false;
+    int id = vocab_find(s->w, wl, word_hash(s->w, wl));
+    if (id < 0)
+        return;
+    if (T.vocab[id].caps_only && !(upper == wl && wl >= 2))
+        return;
+    push_hit(s, widx, start, end, id, fl);
+}
+
 /* Appends a normalised character to the word (pos, n: its bytes in the text). */
 static inline void put(scan *s, char c, size_t pos, size_t n)
 {
@@ -1088,7 +1106,8 @@ static void scan_run(scan *s)
         unsigned char b = t[i];
         unsigned k = K[b];
         if (k == K_LOW || k == K_UP) { /* the common case: a run of ASCII letters */
-            if (s->wl == 0) {
+            bool fresh = s->wl == 0;
+            if (fresh) {
                 s->wstart = i;
                 s->letters = s->upper = s->wfl = 0;
             }
@@ -1124,6 +1143,11 @@ static void scan_run(scan *s)
                 j++;
             }
             k = j < len ? K[t[j]] : K_END;
+            if (fresh && k == K_SP && wl < B64_TRIGGER && wl <= WMAX) { /* a whole word and its space */
+                end_plain_word(s, wl, i, j, up);
+                i = j + 1;
+                continue;
+            }
             s->letters += (unsigned)(j - i);
             s->upper += up;
             s->wl = wl;

@@ -256,7 +256,6 @@ static bool openai_object(trace_rec *t, const char *body, size_t len, bool first
     }
     if (!jscan_walk_done(w))
         return false; /* cut off or garbled: nothing from it */
-
     if (!first_only || !t->response_id[0])
         str_into(id, t->response_id, sizeof t->response_id);
     if (!first_only || !t->response_model[0])

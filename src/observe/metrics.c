@@ -449,13 +449,16 @@ _Static_assert(sizeof((span_rec){ 0 }.guard_detector) >= 8 && sizeof((span_rec){
                    sizeof((span_rec){ 0 }.guard_verdict) >= 8 && sizeof((span_rec){ 0 }.guard_mode) >= 8,
                "guard_slot reads 8 bytes of each label");
 
-/* The labels are NUL-padded (trace_add_guard_span): the policy's first 16
- * bytes are always there to read, and the probe needs no length. */
+/* The labels are NUL-padded (trace_add_guard_span): the policy's 64 bytes
+ * are all there to read, so the probe needs no length and names that share
+ * a long prefix still differ. */
 static size_t guard_slot(const span_rec *sp)
 {
     const uint64_t k = 0x9e3779b97f4a7c15ull;
-    uint64_t h = word8(sp->guard_policy);
-    h = (h ^ (h >> 29)) * k ^ word8(sp->guard_policy + 8);
+    uint64_t p = 0;
+    for (size_t i = 0; i < sizeof sp->guard_policy; i += 8)
+        p = ((p << 23) | (p >> 41)) ^ word8(sp->guard_policy + i);
+    uint64_t h = p;
     h = (h ^ (h >> 29)) * k ^ word8(sp->guard_detector);
     h = (h ^ (h >> 29)) * k ^ word8(sp->guard_stage);
     h = (h ^ (h >> 29)) * k ^ (word8(sp->guard_verdict) * 31 + word8(sp->guard_mode));
