@@ -7,8 +7,10 @@
  * blank lines; in Anthropic's shape "event\ndata"), and the endpoint and
  * API. The policies redact PII and secrets at every stage and put the
  * originals back into answers. Checks: nothing crashes or leaks (ASan), a
- * rewritten body of a valid document is again one valid JSON document, and
- * every event a guarded stream writes carries valid JSON (or [DONE]).
+ * rewritten body of a valid document is again one valid JSON document,
+ * every event a guarded stream writes carries valid JSON (or [DONE]), and
+ * an OpenAI answer's texts as the trace's extraction walk finds them give
+ * the same verdicts, hits and body as the guard's own walk.
  */
 #include <stdlib.h>
 #include <string.h>
