@@ -1697,8 +1697,8 @@ static bool guard_input(gw_call *c, gw_error *e)
     const char *nb;
     size_t nl;
     char msg[256] = "";
-    err_code er = gw_guard_request(c->gq, ge, c->ep, c->cfmt, c->rq.body, c->rq.len, c->rq.input_at, c->rq.input_len,
-                                   c->r->pool, &nb, &nl, msg, sizeof msg);
+    err_code er = gw_guard_request(c->gq, ge, c->ep, c->cfmt, c->rq.body, c->rq.len, &c->rq, c->r->pool, &nb, &nl,
+                                   msg, sizeof msg);
     if (er == ERR_INVAL) {
         gw_error_set(e, 400, "invalid_request_error", NULL, "response_format", "%s", msg);
         return false;

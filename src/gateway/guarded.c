@@ -191,13 +191,18 @@ static void tool_call_sites(sites *s, jval calls, guard_stage st, guard_role rol
 }
 
 static bool openai_message_sites(sites *s, jval messages);
+static void recorded_message_sites(sites *s, const gw_msg *m, int n);
 
-static void request_sites(sites *s, gw_endpoint ep, api_format fmt, jval root, jval hint)
+static void request_sites(sites *s, gw_endpoint ep, api_format fmt, jval root, jval hint, const gw_request *rq)
 {
     jval v;
     if (ep == EP_COMPLETIONS || ep == EP_EMBEDDINGS) {
         if (hint.type || jget(root, ep == EP_COMPLETIONS ? "prompt" : "input", &v))
             content_sites(s, hint.type ? hint : v, GS_INPUT, GR_USER, -1, 0);
+        return;
+    }
+    if (rq && rq->nmsgs > 0 && fmt == API_OPENAI) {
+        recorded_message_sites(s, rq->msgs, rq->nmsgs);
         return;
     }
     static const char *const top[] = { "messages", "system" };
@@ -454,6 +459,31 @@ static bool openai_message_sites(sites *s, jval messages)
     return true;
 }
 
+/* The sites of the messages the decoder recorded while checking them
+ * (gw_request.msgs): each content and tool_calls value walked as
+ * openai_message_sites walks it, without walking the rest again. */
+static void recorded_message_sites(sites *s, const gw_msg *m, int n)
+{
+    walk wk = { .s = s, .text_st = GS_INPUT, .args_st = GS_INPUT }, *w = &wk;
+    for (int i = 0; i < n; i++) {
+        size_t first = s->n;
+        w->where = i;
+        if (m[i].content.type == J_STRING) {
+            add_site(s, m[i].content, GS_INPUT, GR_OTHER, i);
+        } else if (m[i].content.type == J_ARRAY) {
+            jscan_walk_init(&w->j, m[i].content.p, m[i].content.len);
+            w_content(w);
+        }
+        if (m[i].tool_calls.type == J_ARRAY) {
+            jscan_walk_init(&w->j, m[i].tool_calls.p, m[i].tool_calls.len);
+            w_calls(w);
+        }
+        guard_role r = role_of(m[i].role);
+        for (size_t x = first; x < s->n; x++)
+            s->v[x].role = r;
+    }
+}
+
 /* Appends text as a JSON string literal. */
 static err_code put_literal(buf *out, const char *text, size_t len)
 {
@@ -540,17 +570,19 @@ static err_code scan_sites(guard_req *q, sites *s, pool *p, int last_user)
 }
 
 err_code gw_guard_request(guard_req *q, const guard_engine *g, gw_endpoint ep, api_format fmt, const char *body,
-                          size_t len, const char *input_at, size_t input_len, pool *p, const char **out,
-                          size_t *out_len, char *msg, size_t cap)
+                          size_t len, const gw_request *rq, pool *p, const char **out, size_t *out_len, char *msg,
+                          size_t cap)
 {
     *out = NULL;
     jval root = jscan_root(body, len);
     sites s;
     sites_init(&s, p);
     jval hint = { 0 };
-    if (input_at && input_len && input_at >= body && input_at + input_len <= body + len)
-        hint = jscan_root(input_at, input_len);
-    request_sites(&s, ep, fmt, root, hint);
+    if (rq && rq->body != body)
+        rq = NULL; /* found in another body */
+    if (rq && rq->input_at && rq->input_len && rq->input_at >= body && rq->input_at + rq->input_len <= body + len)
+        hint = jscan_root(rq->input_at, rq->input_len);
+    request_sites(&s, ep, fmt, root, hint, ep == EP_CHAT ? rq : NULL);
     if (s.nomem)
         return ERR_NOMEM;
     /* the system prompt, for leakage on the answer */
@@ -640,7 +672,7 @@ size_t gw_guard_texts(gw_endpoint ep, api_format fmt, bool response, const char 
     if (response)
         response_sites(&s, ep, fmt, root);
     else
-        request_sites(&s, ep, fmt, root, (jval){ 0 });
+        request_sites(&s, ep, fmt, root, (jval){ 0 }, NULL);
     size_t n = 0;
     for (size_t i = 0; i < s.n && n < max; i++) {
         if (s.v[i].role == GR_SYSTEM)

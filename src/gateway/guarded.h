@@ -15,21 +15,23 @@
 
 #include "core/buf.h"
 #include "core/pool.h"
+#include "gateway/request.h"
 #include "guard/guard.h"
 #include "observe/extract.h"
 #include "providers/provider.h"
 
 /* The input stage over a client's request body (in the client's API fmt;
- * input_at/input_len, when not NULL, is the span of its messages, prompt or
- * input as the decoder found it, which saves walking the body for it):
- * every message's text (g: the engine q's policies come from), plus the system prompt and response_format the
- * later stages need. When the verdict is redact, *out is the body with the
- * placeholders (from p), else NULL. ERR_OK (see guard_verdict for the
- * decision), ERR_INVAL with msg for a response_format schema that does
- * not compile, ERR_NOMEM. */
+ * rq, when not NULL, is what the decoder found in this body: the span of
+ * its messages, prompt or input and, for chat, the messages' members,
+ * which saves walking the body for them): every message's text (g: the
+ * engine q's policies come from), plus the system prompt and
+ * response_format the later stages need. When the verdict is redact, *out
+ * is the body with the placeholders (from p), else NULL. ERR_OK (see
+ * guard_verdict for the decision), ERR_INVAL with msg for a
+ * response_format schema that does not compile, ERR_NOMEM. */
 err_code gw_guard_request(guard_req *q, const guard_engine *g, gw_endpoint ep, api_format fmt, const char *body,
-                          size_t len, const char *input_at, size_t input_len, pool *p, const char **out,
-                          size_t *out_len, char *msg, size_t cap);
+                          size_t len, const gw_request *rq, pool *p, const char **out, size_t *out_len, char *msg,
+                          size_t cap);
 
 /* The output and tool stages over a complete response body in the
  * client's API: the answer's texts and the tool calls' arguments. found:

@@ -68,45 +68,68 @@ char *gw_error_body(const gw_error *e, api_format fmt, pool *p, size_t *len)
     return s;
 }
 
-static bool check_messages(jval msgs, bool found, bool anthropic, gw_error *e)
+/* Checks the messages (objects with a known role) and, for OpenAI's API,
+ * records up to GW_MSGS of them in out (out->nmsgs, -1 when not recorded).
+ * One walk of each message's members: "role" as jscan_get reads it (the
+ * last one), keys compared unescaped. */
+static bool check_messages(jval msgs, bool found, bool anthropic, gw_request *out, gw_error *e)
 {
+    out->nmsgs = -1;
     if (!found || msgs.type != J_ARRAY) {
         gw_error_set(e, 400, "invalid_request_error", NULL, "messages", "'messages' must be an array of message objects");
         return false;
     }
     static const char *const roles[] = { "system", "developer", "user", "assistant", "tool", "function" };
     static const char *const aroles[] = { "user", "assistant" };
+    static const char *const members[] = { "role", "content", "tool_calls" };
+    bool record = !anthropic;
     jscan_iter it;
     jscan_iter_init(&it, msgs);
     jval key, m;
     size_t i = 0;
     for (; jscan_next(&it, &key, &m); i++) {
         char param[64];
-        snprintf(param, sizeof param, "messages[%zu]", i);
         if (m.type != J_OBJECT) {
+            snprintf(param, sizeof param, "messages[%zu]", i);
             gw_error_set(e, 400, "invalid_request_error", NULL, param, "%s must be an object", param);
             return false;
         }
-        jval role;
-        snprintf(param, sizeof param, "messages[%zu].role", i);
-        if (!jscan_get(m, "role", &role, NULL) || role.type != J_STRING) {
+        gw_msg rec = { { J_NONE, NULL, 0 }, { J_NONE, NULL, 0 }, { J_NONE, NULL, 0 } };
+        jscan_iter mi;
+        jval k, v;
+        jscan_iter_init(&mi, m);
+        while (jscan_next(&mi, &k, &v)) {
+            switch (jscan_match(k, members, countof(members))) {
+            case 0: rec.role = v; break;
+            case 1: record &= rec.content.type == J_NONE, rec.content = v; break;
+            case 2: record &= rec.tool_calls.type == J_NONE, rec.tool_calls = v; break;
+            default: break;
+            }
+        }
+        if (rec.role.type != J_STRING) {
+            snprintf(param, sizeof param, "messages[%zu].role", i);
             gw_error_set(e, 400, "invalid_request_error", NULL, param, "%s must be a string", param);
             return false;
         }
-        if (jscan_match(role, anthropic ? aroles : roles, anthropic ? countof(aroles) : countof(roles)) < 0) {
+        if (jscan_match(rec.role, anthropic ? aroles : roles, anthropic ? countof(aroles) : countof(roles)) < 0) {
             char rs[48];
             size_t rl;
-            if (!jscan_string(role, rs, sizeof rs, &rl))
+            snprintf(param, sizeof param, "messages[%zu].role", i);
+            if (!jscan_string(rec.role, rs, sizeof rs, &rl))
                 snprintf(rs, sizeof rs, "%s", "(too long)");
             gw_error_set(e, 400, "invalid_request_error", NULL, param, "%s is '%s'; expected one of %s", param, rs,
                          anthropic ? "user, assistant" : "system, developer, user, assistant, tool");
             return false;
         }
+        if (record && i < GW_MSGS)
+            out->msgs[i] = rec;
     }
     if (i == 0) {
         gw_error_set(e, 400, "invalid_request_error", NULL, "messages", "'messages' must not be empty");
         return false;
     }
+    if (record && i <= GW_MSGS)
+        out->nmsgs = (int)i;
     return true;
 }
 
@@ -141,7 +164,8 @@ static bool num(const jval *v, bool has, double *out)
 
 err_code gw_decode_request(gw_endpoint ep, const char *body, size_t len, gw_request *out, gw_error *e)
 {
-    memset(out, 0, sizeof *out);
+    memset(out, 0, offsetof(gw_request, msgs)); /* msgs[] is read only up to nmsgs */
+    out->nmsgs = -1;
     out->body = body;
     out->len = len;
     if (len == 0) {
@@ -255,7 +279,7 @@ err_code gw_decode_request(gw_endpoint ep, const char *body, size_t len, gw_requ
     case EP_MESSAGES:
         if (out->has_prompt && (!has[K_MESSAGES] || array_empty(v[K_MESSAGES])))
             break; /* the prompt brings the messages; the client's are appended */
-        if (!check_messages(v[K_MESSAGES], has[K_MESSAGES], ep == EP_MESSAGES, e))
+        if (!check_messages(v[K_MESSAGES], has[K_MESSAGES], ep == EP_MESSAGES, out, e))
             return ERR_INVAL;
         break;
     case EP_COMPLETIONS:

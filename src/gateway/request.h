@@ -6,6 +6,7 @@
 #define GENAIOPS_GATEWAY_REQUEST_H
 
 #include <jansson.h>
+#include "core/jscan.h"
 #include "core/pool.h"
 #include "providers/provider.h"
 
@@ -18,6 +19,13 @@ typedef struct gw_error {
 } gw_error;
 
 #define GW_MAX_MODEL_NAME 256
+#define GW_MSGS 8 /* messages whose members the decoder records */
+
+/* A chat message's role, content and tool_calls values as spans of the
+ * body (J_NONE when absent). */
+typedef struct gw_msg {
+    jval role, content, tool_calls;
+} gw_msg;
 
 /* A decoded request: the client's bytes, validated, and the few fields the
  * gateway routes on. The jansson tree is built only when something needs it
@@ -42,6 +50,12 @@ typedef struct gw_request {
     bool has_prompt;
     const char *prompt_at; /* the value's span in body */
     size_t prompt_len;
+    /* chat in OpenAI's API: the messages' members, recorded while they are
+     * checked, so that the guardrails' input scan need not walk them again;
+     * nmsgs is -1 when they were not (more than GW_MSGS messages, a content
+     * or tool_calls key given twice, another endpoint) */
+    int nmsgs;
+    gw_msg msgs[GW_MSGS];
 } gw_request;
 
 /* Validates body as one JSON document (RFC 8259, UTF-8, depth-bounded) and

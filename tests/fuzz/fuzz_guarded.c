@@ -9,8 +9,9 @@
  * originals back into answers. Checks: nothing crashes or leaks (ASan), a
  * rewritten body of a valid document is again one valid JSON document,
  * every event a guarded stream writes carries valid JSON (or [DONE]), and
- * an OpenAI answer's texts as the trace's extraction walk finds them give
- * the same verdicts, hits and body as the guard's own walk.
+ * two shortcuts agree with the guard's own walk (the same verdicts, hits
+ * and body): an OpenAI answer's texts as the trace's extraction walk finds
+ * them, and a chat request's messages as the decoder records them.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -50,6 +51,22 @@ static guard_req *request(void)
     return q;
 }
 
+/* The same verdicts, hits and rewritten body. */
+static void same(guard_req *q, guard_req *q2, const char *out, size_t olen, const char *out2, size_t olen2)
+{
+    const guard_hit *h1, *h2;
+    size_t n1 = guard_req_hits(q, &h1), n2 = guard_req_hits(q2, &h2);
+    for (guard_stage st = 0; st < GS__COUNT; st++)
+        if (guard_verdict(q, st) != guard_verdict(q2, st))
+            abort();
+    if (n1 != n2 || !out != !out2 || (out && (olen != olen2 || memcmp(out, out2, olen) != 0)))
+        abort();
+    for (size_t i = 0; i < n1; i++)
+        if (h1[i].part != h2[i].part || h1[i].where != h2[i].where || h1[i].f.type != h2[i].f.type ||
+            h1[i].f.start != h2[i].f.start || h1[i].f.len != h2[i].f.len)
+            abort();
+}
+
 static void body_case(bool response, gw_endpoint ep, api_format fmt, const char *p, size_t n)
 {
     if (!jscan_validate(p, n, 64, NULL))
@@ -60,7 +77,7 @@ static void body_case(bool response, gw_endpoint ep, api_format fmt, const char 
     size_t olen = 0;
     char msg[128];
     err_code e = response ? gw_guard_response(q, ep, fmt, p, n, NULL, pl, &out, &olen)
-                          : gw_guard_request(q, engine(), ep, fmt, p, n, NULL, 0, pl, &out, &olen, msg, sizeof msg);
+                          : gw_guard_request(q, engine(), ep, fmt, p, n, NULL, pl, &out, &olen, msg, sizeof msg);
     if (e == ERR_OK && out && !jscan_validate(out, olen, 64, NULL))
         abort();
     if (response && fmt == API_OPENAI && e == ERR_OK) {
@@ -77,15 +94,22 @@ static void body_case(bool response, gw_endpoint ep, api_format fmt, const char 
             size_t olen2 = 0;
             if (gw_guard_response(q2, ep, fmt, p, n, &tx, pl, &out2, &olen2) != ERR_OK)
                 abort();
-            const guard_hit *h1, *h2;
-            if (guard_verdict(q, GS_OUTPUT) != guard_verdict(q2, GS_OUTPUT) ||
-                guard_verdict(q, GS_TOOL) != guard_verdict(q2, GS_TOOL) ||
-                guard_req_hits(q, &h1) != guard_req_hits(q2, &h2) || !out != !out2 ||
-                (out && (olen != olen2 || memcmp(out, out2, olen) != 0)))
-                abort();
+            same(q, q2, out, olen, out2, olen2);
             guard_req_free(q2);
         }
         trace_free(t);
+    }
+    gw_request rq;
+    gw_error ge;
+    if (!response && ep == EP_CHAT && e == ERR_OK && gw_decode_request(ep, p, n, &rq, &ge) == ERR_OK) {
+        /* the messages the decoder recorded must give the same as the walk */
+        guard_req *q2 = request();
+        const char *out2 = NULL;
+        size_t olen2 = 0;
+        if (gw_guard_request(q2, engine(), ep, fmt, p, n, &rq, pl, &out2, &olen2, msg, sizeof msg) != ERR_OK)
+            abort();
+        same(q, q2, out, olen, out2, olen2);
+        guard_req_free(q2);
     }
     pool_free(pl);
     guard_req_free(q);

@@ -50,7 +50,7 @@ TEST(guarded_request_redacts_escaped_and_plain_strings)
     const char *out = NULL;
     size_t n = 0;
     char msg[128];
-    CHECK_INT(gw_guard_request(q, g, EP_CHAT, API_OPENAI, body, strlen(body), NULL, 0, p, &out, &n, msg, sizeof msg), ERR_OK);
+    CHECK_INT(gw_guard_request(q, g, EP_CHAT, API_OPENAI, body, strlen(body), NULL, p, &out, &n, msg, sizeof msg), ERR_OK);
     CHECK_INT(guard_verdict(q, GS_INPUT), GA_REDACT);
     CHECK(out != NULL);
     if (out) {
@@ -83,7 +83,7 @@ TEST(guarded_escaped_keys_are_scanned)
         const char *out = NULL;
         size_t n = 0;
         char msg[128];
-        CHECK_INT(gw_guard_request(q, g, EP_CHAT, API_OPENAI, bodies[i], strlen(bodies[i]), NULL, 0, p, &out, &n, msg,
+        CHECK_INT(gw_guard_request(q, g, EP_CHAT, API_OPENAI, bodies[i], strlen(bodies[i]), NULL, p, &out, &n, msg,
                                    sizeof msg), ERR_OK);
         if (guard_verdict(q, GS_INPUT) != GA_REDACT || !out || strstr(out, "jane.doe"))
             test_fail(__FILE__, __LINE__, "body %zu: the email went through", i);
@@ -112,11 +112,11 @@ TEST(guarded_request_injection_in_system_passes_in_user_blocks)
     size_t n;
     char msg[128];
     guard_req *q = req(g);
-    CHECK_INT(gw_guard_request(q, g, EP_CHAT, API_OPENAI, sys, strlen(sys), NULL, 0, p, &out, &n, msg, sizeof msg), ERR_OK);
+    CHECK_INT(gw_guard_request(q, g, EP_CHAT, API_OPENAI, sys, strlen(sys), NULL, p, &out, &n, msg, sizeof msg), ERR_OK);
     CHECK(guard_verdict(q, GS_INPUT) != GA_BLOCK);
     guard_req_free(q);
     q = req(g);
-    CHECK_INT(gw_guard_request(q, g, EP_CHAT, API_OPENAI, usr, strlen(usr), NULL, 0, p, &out, &n, msg, sizeof msg), ERR_OK);
+    CHECK_INT(gw_guard_request(q, g, EP_CHAT, API_OPENAI, usr, strlen(usr), NULL, p, &out, &n, msg, sizeof msg), ERR_OK);
     CHECK_INT(guard_verdict(q, GS_INPUT), GA_BLOCK);
     CHECK(out == NULL);
     guard_req_free(q);
@@ -202,6 +202,68 @@ TEST(guarded_response_texts_from_extraction_match_own_walk)
     CHECK(!tx.complete);
     trace_free(t);
     buf_free(&b);
+    pool_free(p);
+    guard_engine_free(g);
+}
+
+/* Two guard requests agree on verdicts, hits (part, message, type, span)
+ * and the rewritten body. */
+static void same_outcome(const char *what, guard_req *q1, guard_req *q2, const char *o1, size_t n1, const char *o2,
+                         size_t n2)
+{
+    const guard_hit *h1, *h2;
+    size_t c1 = guard_req_hits(q1, &h1), c2 = guard_req_hits(q2, &h2);
+    bool same = c1 == c2 && guard_verdict(q1, GS_INPUT) == guard_verdict(q2, GS_INPUT) && !o1 == !o2 &&
+                (!o1 || (n1 == n2 && memcmp(o1, o2, n1) == 0));
+    for (size_t i = 0; same && i < c1; i++)
+        same = h1[i].part == h2[i].part && h1[i].where == h2[i].where && h1[i].f.type == h2[i].f.type &&
+               h1[i].f.start == h2[i].f.start && h1[i].f.len == h2[i].f.len && h1[i].policy == h2[i].policy;
+    if (!same)
+        test_fail(__FILE__, __LINE__, "%s: %zu hits against %zu, verdicts %d/%d", what, c1, c2,
+                  (int)guard_verdict(q1, GS_INPUT), (int)guard_verdict(q2, GS_INPUT));
+}
+
+/* The messages the decoder records while checking them give the input
+ * stage the same sites as the guard's own walk of the body: parts, tool
+ * calls, escaped keys, a role after the content; a repeated content key or
+ * more messages than it records are not recorded (the guard walks). */
+TEST(guarded_request_sites_from_decoder_match_own_walk)
+{
+    guard_engine *g = make(false, "redact");
+    pool *p = pool_new(4096);
+    struct { const char *body; int nmsgs; } cases[] = {
+        { "{\"model\":\"m\",\"messages\":[{\"role\":\"system\",\"content\":\"You help jane@example.com.\"},"
+          "{\"role\":\"user\",\"content\":\"key sk-proj-abcdefghijklmnopqrstuvwxyz0123456789ABCD and bob@example.org\"}]}", 2 },
+        { "{\"model\":\"m\",\"messages\":[{\"content\":[{\"type\":\"text\",\"text\":\"a@b.example.com\",\"t\\u0065xt\":"
+          "\"c@d.example.com\"},\"e@f.example.com\"],\"role\":\"user\"},{\"role\":\"assistant\",\"content\":null,"
+          "\"tool_calls\":[{\"id\":\"1\",\"type\":\"function\",\"function\":{\"name\":\"f\",\"arguments\":"
+          "\"{\\\"to\\\":\\\"g@h.example.com\\\"}\"}}]},{\"role\":\"tool\",\"cont\\u0065nt\":\"i@j.example.com\"}]}", 3 },
+        { "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"a@b.example.com\",\"content\":\"c@d.example.com\"}]}", -1 },
+        { "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"1 a@b.example.com\"},{\"role\":\"user\",\"content\":\"2\"},"
+          "{\"role\":\"user\",\"content\":\"3\"},{\"role\":\"user\",\"content\":\"4\"},{\"role\":\"user\",\"content\":\"5\"},"
+          "{\"role\":\"user\",\"content\":\"6\"},{\"role\":\"user\",\"content\":\"7\"},{\"role\":\"user\",\"content\":\"8\"},"
+          "{\"role\":\"user\",\"content\":\"9 c@d.example.com\"}]}", -1 },
+    };
+    for (size_t i = 0; i < countof(cases); i++) {
+        const char *body = cases[i].body;
+        size_t len = strlen(body);
+        gw_request rq;
+        gw_error e;
+        CHECK_INT(gw_decode_request(EP_CHAT, body, len, &rq, &e), ERR_OK);
+        CHECK_INT(rq.nmsgs, cases[i].nmsgs);
+        guard_req *q1 = req(g), *q2 = req(g);
+        const char *o1 = NULL, *o2 = NULL;
+        size_t n1 = 0, n2 = 0;
+        char msg[128];
+        CHECK_INT(gw_guard_request(q1, g, EP_CHAT, API_OPENAI, body, len, NULL, p, &o1, &n1, msg, sizeof msg), ERR_OK);
+        CHECK_INT(gw_guard_request(q2, g, EP_CHAT, API_OPENAI, body, len, &rq, p, &o2, &n2, msg, sizeof msg), ERR_OK);
+        const guard_hit *h;
+        CHECK(guard_req_hits(q1, &h) >= 2);
+        CHECK_INT(guard_verdict(q1, GS_INPUT), GA_REDACT);
+        same_outcome(body, q1, q2, o1, n1, o2, n2);
+        guard_req_free(q1);
+        guard_req_free(q2);
+    }
     pool_free(p);
     guard_engine_free(g);
 }
@@ -297,7 +359,7 @@ TEST(guarded_stream_restores_placeholders)
     const char *out;
     size_t n;
     char msg[64];
-    CHECK_INT(gw_guard_request(q, g, EP_CHAT, API_OPENAI, body, strlen(body), NULL, 0, p, &out, &n, msg, sizeof msg), ERR_OK);
+    CHECK_INT(gw_guard_request(q, g, EP_CHAT, API_OPENAI, body, strlen(body), NULL, p, &out, &n, msg, sizeof msg), ERR_OK);
     CHECK(out && strstr(out, "<EMAIL_1>"));
     const char *pieces[] = { "Sent to <EMA", "IL_1>", " today" };
     bool blocked;
