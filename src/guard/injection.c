@@ -700,6 +700,7 @@ typedef struct hit {
 typedef struct scan {
     const unsigned char *t;
     size_t len;
+    size_t readable;          /* bytes of t that may be read: len, or len + 16 zeros (guard_scan_injection) */
     unsigned flags;
     bool inner; /* scanning a decoded base64 payload: no findings, no further decoding */
     guard_findings *out;
@@ -729,6 +730,7 @@ static void scan_init(scan *s, const unsigned char *t, size_t len, unsigned flag
     memset(s, 0, offsetof(scan, w));
     s->t = t;
     s->len = len;
+    s->readable = len;
     s->flags = flags;
     s->out = out;
 }
@@ -1011,7 +1013,7 @@ static void end_word(scan *s)
 
 /* end_word for the common word: ASCII letters only, begun in this run of
  * letters (so nothing obfuscated, no zero-width or look-alike character),
- * shorter than a base64 candidate, ended by a space. The same outcome as
+ * shorter than a base64 candidate, ended by a byte of ENDS_PLAIN. The same outcome as
  * end_word with its other cases known not to apply. */
 static inline void end_plain_word(scan *s, size_t wl, size_t start, size_t end, unsigned upper)
 {
@@ -1096,6 +1098,13 @@ static void handle(scan *s, unsigned char b, size_t pos, size_t n, unsigned how)
     }
 }
 
+/* The byte classes that end a word without belonging to it: every class
+ * but letters, digits and leetspeak (which continue it), the apostrophe
+ * (dropped inside a word) and K_HIGH (may continue it). At the end of the
+ * text, k is K_END. */
+#define ENDS_PLAIN ((1u << K_SEP) | (1u << K_SP) | (1u << K_NL) | (1u << K_END) | (1u << K_COLON) | (1u << K_LT) | \
+                    (1u << K_LB))
+
 static void scan_run(scan *s)
 {
     const unsigned char *t = s->t;
@@ -1116,7 +1125,7 @@ static void scan_run(scan *s)
 #if defined(__SSE2__)
             /* sixteen bytes at a time: the letters at the start, lower-cased
              * into w (bytes past the run land after the word, unread) */
-            while (j + 16 <= len) {
+            while (j + 16 <= s->readable) { /* zeros past len end the run */
                 __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(t + j));
                 __m128i low = _mm_or_si128(v, _mm_set1_epi8(0x20));
                 __m128i off = _mm_sub_epi8(low, _mm_set1_epi8('a'));
@@ -1143,9 +1152,11 @@ static void scan_run(scan *s)
                 j++;
             }
             k = j < len ? K[t[j]] : K_END;
-            if (fresh && k == K_SP && wl < B64_TRIGGER && wl <= WMAX) { /* a whole word and its space */
+            if (fresh && wl < B64_TRIGGER && wl <= WMAX && ((1u << k) & ENDS_PLAIN)) { /* a whole word */
                 end_plain_word(s, wl, i, j, up);
-                i = j + 1;
+                /* a space or a separator after it does nothing more (end_word
+                 * of no word); the other ends go through handle */
+                i = j + (k == K_SP || k == K_SEP);
                 continue;
             }
             s->letters += (unsigned)(j - i);
@@ -1190,6 +1201,8 @@ static void scan_run(scan *s)
     end_word(s);
 }
 
+#define PAD_MAX 1024
+
 err_code guard_scan_injection(const char *text, size_t len, unsigned flags, guard_findings *out, float *score)
 {
     if (score)
@@ -1202,7 +1215,18 @@ err_code guard_scan_injection(const char *text, size_t len, unsigned flags, guar
     if (NEVER(!T.ok))
         return ERR_NOMEM;
     scan st, *s = &st;
-    scan_init(s, (const unsigned char *)text, len, flags, out);
+    /* a short text is scanned from a copy with 16 zeros after it, so that
+     * its last words are read sixteen bytes at a time too */
+    unsigned char padded[PAD_MAX + 16];
+    if (len <= PAD_MAX) {
+        if (len)
+            memcpy(padded, text, len);
+        memset(padded + len, 0, 16);
+        scan_init(s, padded, len, flags, out);
+        s->readable = len + 16;
+    } else {
+        scan_init(s, (const unsigned char *)text, len, flags, out);
+    }
     scan_run(s);
     if (score)
         *score = combine(s->best, s->seen);
