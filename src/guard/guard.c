@@ -452,6 +452,7 @@ static const guard_engine no_engine;
  * guard_req_cache_release frees them (a worker thread calls it before it
  * ends). */
 #define CACHE_MAX 64
+static void memo_release(void); /* below: the findings of repeated system prompts */
 static _Thread_local guard_req *cached; /* a stack through next_free */
 static _Thread_local unsigned ncached;
 
@@ -537,6 +538,7 @@ void guard_req_free(guard_req *q)
 
 void guard_req_cache_release(void)
 {
+    memo_release();
     while (cached) {
         guard_req *q = cached;
         cached = q->next_free;
@@ -753,6 +755,122 @@ static const guard_finding *limit_finding(guard_finding *f, size_t len)
     return f;
 }
 
+/* ---- the scans of a repeated system prompt ----
+ *
+ * An application sends the same system prompt with every request, and it
+ * is often the longest text of the request. What the PII and secrets
+ * scans find in a text depends only on its bytes (and the PII type mask),
+ * so each thread keeps the findings of the last few system prompts it
+ * scanned, with a copy of the text: a prompt seen again is compared byte
+ * for byte and its findings are copied instead of scanned. The user's
+ * messages, the history and the answers are scanned every time; a scan
+ * that lost findings (a full list) is not kept. */
+#define MEMO_SLOTS 8
+#define MEMO_MIN 32           /* shorter texts are scanned about as fast as looked up */
+#define MEMO_MAX (64u << 10)  /* longer ones are not copied */
+#define MEMO_FINDINGS 16      /* a prompt with more findings is not kept */
+
+typedef struct memo_list {
+    bool kept;
+    uint8_t n;
+    uint64_t mask;            /* PII: the type mask it ran with */
+    guard_finding v[MEMO_FINDINGS];
+} memo_list;
+
+typedef struct scan_memo {
+    uint64_t hash, used;
+    size_t len;
+    char *text;               /* NULL: a free slot */
+    memo_list pii, sec;
+} scan_memo;
+
+static _Thread_local scan_memo memo[MEMO_SLOTS];
+static _Thread_local uint64_t memo_clock, memo_hits, memo_scans;
+
+void guard_memo_counts(uint64_t *hits, uint64_t *scans)
+{
+    *hits = memo_hits;
+    *scans = memo_scans;
+}
+
+static uint64_t memo_hash(const char *p, size_t n)
+{
+    const uint64_t k = 0x9E3779B97F4A7C15ull;
+    uint64_t h = n * k, w;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        memcpy(&w, p + i, 8);
+        h = (h ^ w) * k;
+        h ^= h >> 32;
+    }
+    if (i < n) {
+        w = 0;
+        memcpy(&w, p + i, n - i);
+        h = (h ^ w) * k;
+    }
+    return h ^ (h >> 29);
+}
+
+/* The slot of text: found, or taken (the least recently used one, its
+ * lists cleared); NULL when the copy cannot be made. */
+static scan_memo *memo_slot(const char *text, size_t len)
+{
+    uint64_t h = memo_hash(text, len);
+    scan_memo *old = &memo[0];
+    for (size_t i = 0; i < MEMO_SLOTS; i++) {
+        scan_memo *m = &memo[i];
+        if (m->text && m->hash == h && m->len == len && memcmp(m->text, text, len) == 0) {
+            m->used = ++memo_clock;
+            return m;
+        }
+        if (!m->text || (old->text && m->used < old->used))
+            old = m;
+    }
+    char *copy = malloc(len);
+    if (!copy)
+        return NULL;
+    memcpy(copy, text, len);
+    free(old->text);
+    memset(old, 0, sizeof *old);
+    old->text = copy;
+    old->len = len;
+    old->hash = h;
+    old->used = ++memo_clock;
+    return old;
+}
+
+/* Copies a kept list into f; false when it was not kept (for this mask). */
+static bool memo_get(const memo_list *l, uint64_t mask, guard_findings *f)
+{
+    if (!l->kept || l->mask != mask)
+        return false;
+    for (size_t i = 0; i < l->n; i++)
+        if (guard_findings_add(f, l->v[i].type, l->v[i].start, l->v[i].len, l->v[i].score, l->v[i].rule) != ERR_OK)
+            return false; /* the caller scans, and fails the same way */
+    memo_hits++;
+    return true;
+}
+
+static void memo_put(memo_list *l, uint64_t mask, const guard_findings *f)
+{
+    memo_scans++;
+    l->kept = !f->dropped && f->n <= MEMO_FINDINGS;
+    if (!l->kept)
+        return;
+    l->mask = mask;
+    l->n = (uint8_t)f->n;
+    if (f->n)
+        memcpy(l->v, f->v, f->n * sizeof *f->v);
+}
+
+static void memo_release(void)
+{
+    for (size_t i = 0; i < MEMO_SLOTS; i++) {
+        free(memo[i].text);
+        memset(&memo[i], 0, sizeof memo[i]);
+    }
+}
+
 err_code guard_run_local(guard_req *q, guard_stage st, guard_role role, unsigned flags, const char *text, size_t len)
 {
     const guard_engine *g = q->g;
@@ -774,6 +892,9 @@ err_code guard_run_local(guard_req *q, guard_stage st, guard_role role, unsigned
         return ERR_TOOBIG;
     guard_findings *tmp = &q->tmp;
     err_code e = ERR_OK;
+    scan_memo *m = st == GS_INPUT && role == GR_SYSTEM && (s_pii | s_sec) && len >= MEMO_MIN && len <= MEMO_MAX
+                       ? memo_slot(text, len)
+                       : NULL;
     /* one clock read between two detectors ends one and starts the next,
      * also across parts the caller scans back to back (GUARD_PART_CHAIN) */
     uint64_t t0, dt, tlast = (flags & GUARD_PART_CHAIN) ? q->tchain : 0;
@@ -785,7 +906,11 @@ err_code guard_run_local(guard_req *q, guard_stage st, guard_role role, unsigned
             mask |= g->v[__builtin_ctzll(s)].pii_mask;
         findings_reset(tmp);
         t0 = tlast ? tlast : guard_now_ns();
-        e = guard_scan_pii(text, len, mask, tmp);
+        if (!m || !memo_get(&m->pii, mask, tmp)) {
+            findings_reset(tmp);
+            if ((e = guard_scan_pii(text, len, mask, tmp)) == ERR_OK && m)
+                memo_put(&m->pii, mask, tmp);
+        }
         dt = (tlast = guard_now_ns()) - t0;
         if (e)
             return e;
@@ -803,7 +928,11 @@ err_code guard_run_local(guard_req *q, guard_stage st, guard_role role, unsigned
     if (s_sec) {
         findings_reset(tmp);
         t0 = tlast ? tlast : guard_now_ns();
-        e = guard_scan_secrets(text, len, GUARD_SECRETS_ALL, tmp);
+        if (!m || !memo_get(&m->sec, GUARD_SECRETS_ALL, tmp)) {
+            findings_reset(tmp);
+            if ((e = guard_scan_secrets(text, len, GUARD_SECRETS_ALL, tmp)) == ERR_OK && m)
+                memo_put(&m->sec, GUARD_SECRETS_ALL, tmp);
+        }
         dt = (tlast = guard_now_ns()) - t0;
         if (e)
             return e;

@@ -152,9 +152,13 @@ typedef struct guard_req guard_req;
 guard_req *guard_req_new(const guard_engine *g, const guard_set set[GS__COUNT]);
 void guard_req_free(guard_req *q); /* NULL ok */
 /* A thread keeps its finished requests (up to 64, with their buffers)
- * for the next ones; this frees them (call before a thread that made
+ * for the next ones, and the findings of the last system prompts it
+ * scanned (guard.c); this frees them (call before a thread that made
  * requests ends). */
 void guard_req_cache_release(void);
+/* This thread's system-prompt memo so far: PII and secrets scans answered
+ * from it, and scans it ran and kept (for tests and benchmarks). */
+void guard_memo_counts(uint64_t *hits, uint64_t *scans);
 guard_set guard_req_set(const guard_req *q, guard_stage st);
 /* Whether a policy selected for the stage runs detector d. */
 bool guard_req_uses(const guard_req *q, guard_stage st, guard_detector d);

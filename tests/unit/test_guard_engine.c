@@ -346,6 +346,76 @@ TEST(guard_engine_redact_and_restore)
 }
 
 /* Overlapping findings of two policies merge into the first one's type. */
+/* A repeated system prompt: its PII and secrets findings come from the
+ * thread's memo, the same as a scan's (so the same redaction); a prompt
+ * one byte apart, another PII type mask and a user's message are scanned. */
+TEST(guard_engine_system_prompt_memo)
+{
+    static const char *only_email[] = { "EMAIL" };
+    cfg_guard_policy v[2] = { pol("privacy", IN, D_PII_SECRETS, 2, "redact"), pol("mail", IN, D_PII_SECRETS, 2, "flag") };
+    v[1].pii_types = only_email;
+    v[1].npii_types = 1;
+    guard_engine *all = engine(v, 1), *mail = engine(v + 1, 1);
+    char sys[] = "You are the memo test desk. Escalate to " MAIL " or +44 20 7946 0958; the key is " KEY ".";
+    char *first = NULL;
+    uint64_t h0, s0, h1, s1;
+    for (int round = 0; round < 3; round++) {
+        guard_memo_counts(&h0, &s0);
+        guard_req *q = req_all(all);
+        CHECK_INT(guard_scan_part(q, GS_INPUT, GR_SYSTEM, 0, 0, 0, sys, strlen(sys)), ERR_OK);
+        guard_memo_counts(&h1, &s1);
+        CHECK_INT(h1 - h0, round ? 2 : 0); /* PII and secrets */
+        CHECK_INT(s1 - s0, round ? 0 : 2);
+        size_t n = 0;
+        char *r = redacted(q, GS_INPUT, 0, sys, &n);
+        CHECK_INT(n, 3);
+        CHECK(strstr(r, "<EMAIL_1>") && strstr(r, "<PHONE_1>") && strstr(r, "<API_KEY_1>"));
+        if (round == 0) {
+            first = r;
+        } else {
+            CHECK_STR(r, first);
+            free(r);
+        }
+        guard_req_free(q);
+    }
+    free(first);
+    /* the same length, the e-mail broken: scanned, and found no more */
+    char *at = strchr(sys, '@');
+    *at = ' ';
+    guard_req *q = req_all(all);
+    guard_memo_counts(&h0, &s0);
+    CHECK_INT(guard_scan_part(q, GS_INPUT, GR_SYSTEM, 0, 0, 0, sys, strlen(sys)), ERR_OK);
+    guard_memo_counts(&h1, &s1);
+    CHECK_INT(h1 - h0, 0);
+    CHECK_INT(s1 - s0, 2);
+    const guard_hit *h;
+    CHECK_INT(guard_req_hits(q, &h), 2);
+    guard_req_free(q);
+    *at = '@';
+    /* only e-mails: the PII scan runs with its own mask, secrets are kept */
+    q = req_all(mail);
+    guard_memo_counts(&h0, &s0);
+    CHECK_INT(guard_scan_part(q, GS_INPUT, GR_SYSTEM, 0, 0, 0, sys, strlen(sys)), ERR_OK);
+    guard_memo_counts(&h1, &s1);
+    CHECK_INT(h1 - h0, 1);
+    CHECK_INT(s1 - s0, 1);
+    CHECK_INT(guard_req_hits(q, &h), 2);
+    CHECK(h[0].f.type == GT_EMAIL || h[1].f.type == GT_EMAIL);
+    CHECK(h[0].f.type == GT_API_KEY || h[1].f.type == GT_API_KEY);
+    guard_req_free(q);
+    /* a user's message is never taken from the memo */
+    q = req_all(all);
+    guard_memo_counts(&h0, &s0);
+    CHECK_INT(guard_scan_part(q, GS_INPUT, GR_USER, GUARD_PART_LAST_USER, 0, 0, sys, strlen(sys)), ERR_OK);
+    guard_memo_counts(&h1, &s1);
+    CHECK_INT(h1 - h0, 0);
+    CHECK_INT(s1 - s0, 0);
+    CHECK_INT(guard_req_hits(q, &h), 3);
+    guard_req_free(q);
+    guard_engine_free(all);
+    guard_engine_free(mail);
+}
+
 TEST(guard_engine_redact_overlap)
 {
     static const char *words[] = { "example" };
