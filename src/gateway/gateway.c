@@ -1417,6 +1417,7 @@ static void guard_spans(gw_call *c, trace_rec *t)
                                            modes[ck[i].enforced]);
         if (!s)
             break;
+        s->guard_key = guard_check_key(c->g->guard, &ck[i]);
         s->end_ns = s->start_ns + ck[i].ns;
         if (ck[i].error)
             copy_cstr(s->error_type, sizeof s->error_type, "guardrail_error");

@@ -345,6 +345,8 @@ err_code guard_engine_new(const cfg_guardrails *cfg, guard_engine **out, char *m
         free(g);
         return ERR_NOMEM;
     }
+    static _Atomic uint32_t serials;
+    g->serial = ++serials;
     err_code e = ERR_OK;
     for (size_t i = 0; i < n; i++) {
         const cfg_guard_policy *c = &cfg->policies[i];
@@ -399,6 +401,15 @@ const guard_policy_info *guard_policy_at(const guard_engine *g, size_t i)
 }
 
 const char *guard_policy_label(const guard_engine *g, size_t i) { return g && i < g->n ? g->v[i].label : no_label; }
+
+uint64_t guard_check_key(const guard_engine *g, const guard_check *c)
+{
+    if (!g || !c || c->policy >= g->n)
+        return 0;
+    unsigned verdict = c->error ? 7u : (unsigned)c->verdict & 3u;
+    return (uint64_t)g->serial << 32 | (uint64_t)c->policy << 16 | (uint64_t)c->detector << 8 |
+           (uint64_t)c->stage << 4 | verdict << 1 | (c->enforced ? 1u : 0u);
+}
 
 int guard_policy_find(const guard_engine *g, const char *name)
 {

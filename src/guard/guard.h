@@ -145,6 +145,12 @@ typedef struct guard_check {
     bool error;                 /* a limit was hit (regex budget) or a remote check failed */
 } guard_check;
 
+/* A number for the labels of check c's span (policy, detector, stage,
+ * verdict, mode), the same for the same labels of the same engine and
+ * different for any other engine or labels: the metrics' memo key. 0 for
+ * no check. */
+uint64_t guard_check_key(const guard_engine *g, const guard_check *c);
+
 typedef struct guard_req guard_req;
 
 /* A request's state; set is the policies per stage (guard_select). NULL

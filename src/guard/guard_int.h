@@ -43,6 +43,7 @@ struct guard_engine {
     guard_set stage_set[GS__COUNT]; /* policies with that stage */
     guard_set det_set[GD__COUNT];   /* policies with that detector */
     guard_set monitor_set, restore_set, redact_set; /* redact_set: enforced redact policies */
+    uint32_t serial;                /* unique in the process (guard_check_key) */
 };
 
 /* A placeholder: <TYPE_n> and the original bytes it stands for. */

@@ -152,15 +152,13 @@ typedef struct memo {
     int tok_in, tok_out, dur, req, cost, over;
 } memo;
 
-/* The guardrail checks' series, by the span's five label fields as they
- * lie in the span (policy .. mode, NUL-padded): a direct-mapped cache, so a
- * request with five checks does not build and hash five keys. */
+/* The guardrail checks' series, by the span's labels as one number
+ * (span_rec.guard_key): a small open-addressed cache, so that a request
+ * with five checks neither builds nor compares five label sets. */
 #define GMEMO 32
 #define GPROBE 4
-#define GKEY (offsetof(span_rec, guard_findings) - offsetof(span_rec, guard_policy))
 typedef struct gmemo {
-    bool valid;
-    char key[GKEY];
+    uint64_t key;             /* 0: free */
     int series;
 } gmemo;
 
@@ -431,38 +429,29 @@ static shard *shard_for(mstate *m, int worker, bool *shared)
     return &m->shards[worker];
 }
 
-/* The first memo slot of a guardrail span's labels: a multiply-mix of the first
- * and last 8 bytes of the policy name and the first 8 of the detector,
- * stage, verdict and mode (fixed arrays, zero-padded, each at least 8
- * bytes). A few single bytes were not enough: input-privacy and
- * output-privacy shared slots and evicted each other on every request;
- * now a span looks at GPROBE slots from there, so a few collisions do not
- * matter either. */
-static uint64_t word8(const char *p)
-{
-    uint64_t v;
-    memcpy(&v, p, 8);
-    return v;
-}
+/* The first memo slot of a guardrail span's key. */
+static size_t guard_slot(uint64_t key) { return (size_t)((key * 0x9e3779b97f4a7c15ull) >> 59) % GMEMO; }
 
-_Static_assert(sizeof((span_rec){ 0 }.guard_detector) >= 8 && sizeof((span_rec){ 0 }.guard_stage) >= 8 &&
-                   sizeof((span_rec){ 0 }.guard_verdict) >= 8 && sizeof((span_rec){ 0 }.guard_mode) >= 8,
-               "guard_slot reads 8 bytes of each label");
-
-/* The labels are NUL-padded (trace_add_guard_span): the policy's 64 bytes
- * are all there to read, so the probe needs no length and names that share
- * a long prefix still differ. */
-static size_t guard_slot(const span_rec *sp)
+/* The series of a guardrail span's labels. */
+static int guard_series(mstate *m, shard *s, const span_rec *sp)
 {
-    const uint64_t k = 0x9e3779b97f4a7c15ull;
-    uint64_t p = 0;
-    for (size_t i = 0; i < sizeof sp->guard_policy; i += 8)
-        p = ((p << 23) | (p >> 41)) ^ word8(sp->guard_policy + i);
-    uint64_t h = p;
-    h = (h ^ (h >> 29)) * k ^ word8(sp->guard_detector);
-    h = (h ^ (h >> 29)) * k ^ word8(sp->guard_stage);
-    h = (h ^ (h >> 29)) * k ^ (word8(sp->guard_verdict) * 31 + word8(sp->guard_mode));
-    return (size_t)(((h ^ (h >> 29)) * k) >> 58) % GMEMO;
+    gmemo *gm = NULL, *free_slot = NULL;
+    size_t h = guard_slot(sp->guard_key);
+    for (size_t j = 0; sp->guard_key && j < GPROBE; j++) {
+        gmemo *x = &s->guard[(h + j) % GMEMO];
+        if (x->key == sp->guard_key)
+            return x->series;
+        if (!x->key && !free_slot)
+            free_slot = x;
+    }
+    int series = series_of(m, F_GCHECKS, (sv[]){ FIELD(sp->guard_policy), FIELD(sp->guard_detector), FIELD(sp->guard_stage),
+                                                FIELD(sp->guard_verdict), FIELD(sp->guard_mode) });
+    if (sp->guard_key && series >= 0) { /* a miss takes a free slot or its own */
+        gm = free_slot ? free_slot : &s->guard[h];
+        gm->key = sp->guard_key;
+        gm->series = series;
+    }
+    return series;
 }
 
 void metrics_observe(int worker, const trace_rec *t)
@@ -531,27 +520,9 @@ void metrics_observe(int worker, const trace_rec *t)
     for (int i = 0; i < nspans; i++) {
         const span_rec *sp = &t->spans[i];
         if (sp->kind == SPAN_GUARDRAIL) {
-            const char *gk = sp->guard_policy;
-            /* up to GPROBE slots from its own; a miss takes a free one or
-             * its own */
-            size_t h = guard_slot(sp);
-            gmemo *gm = NULL, *free_slot = NULL;
-            for (size_t j = 0; j < GPROBE && !gm; j++) {
-                gmemo *x = &s->guard[(h + j) % GMEMO];
-                if (x->valid && memcmp(x->key, gk, GKEY) == 0)
-                    gm = x;
-                else if (!x->valid && !free_slot)
-                    free_slot = x;
-            }
-            if (!gm) {
-                gm = free_slot ? free_slot : &s->guard[h];
-                gm->series = series_of(m, F_GCHECKS, (sv[]){ FIELD(sp->guard_policy), FIELD(sp->guard_detector), FIELD(sp->guard_stage),
-                                                            FIELD(sp->guard_verdict), FIELD(sp->guard_mode) });
-                memcpy(gm->key, gk, GKEY);
-                gm->valid = gm->series >= 0;
-            }
-            if (ALWAYS(gm->series >= 0))
-                cell_add(&s->cells[F_GCHECKS][gm->series], 1);
+            int series = guard_series(m, s, sp);
+            if (ALWAYS(series >= 0))
+                cell_add(&s->cells[F_GCHECKS][series], 1);
             for (int k = 0; k < 8 && sp->guard_types[k]; k++)
                 count_add(m, s, F_GFINDINGS,
                           (sv[]){ FIELD(sp->guard_policy), FIELD(sp->guard_detector),

@@ -150,6 +150,7 @@ span_rec *trace_add_guard_span(trace_rec *t, uint64_t start_ns, const char *poli
     s->guard_findings[0] = '\0';
     memset(s->guard_types, 0, sizeof s->guard_types);
     memset(s->guard_counts, 0, sizeof s->guard_counts);
+    s->guard_key = 0;
     s->error_type[0] = '\0';
     t->nspans++;
     return s;

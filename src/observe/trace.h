@@ -50,6 +50,7 @@ typedef struct span_rec {
             char guard_findings[200];    /* "EMAIL messages[1] 10-30,API_KEY ..." (types and places, never text) */
             uint8_t guard_types[8];      /* finding types + 1 (0 = unused), for the metrics */
             uint16_t guard_counts[8];
+            uint64_t guard_key;          /* the five labels as one number (guard_check_key), 0 = unknown */
         };
     };
     char error_type[48];         /* "" when it succeeded; else e.g. "timeout", "429", "connection_refused" */
@@ -114,8 +115,8 @@ void trace_free(trace_rec *t);
 span_rec *trace_add_span(trace_rec *t, span_kind kind, uint64_t start_ns);
 /* A guardrail span (SPAN_GUARDRAIL), its five labels copied whole from
  * NUL-padded names at least as wide as their fields (policy 64, detector 12,
- * stage, verdict and mode 8), no strlen; findings, counts and error type
- * start empty. NULL when the trace is full. */
+ * stage, verdict and mode 8), no strlen; findings, counts, key and error
+ * type start empty. NULL when the trace is full. */
 span_rec *trace_add_guard_span(trace_rec *t, uint64_t start_ns, const char *policy, const char *detector,
                                const char *stage, const char *verdict, const char *mode);
 /* Hex forms: 32 and 16 characters plus NUL. */

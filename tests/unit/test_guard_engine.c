@@ -416,6 +416,32 @@ TEST(guard_engine_system_prompt_memo)
     guard_engine_free(mail);
 }
 
+/* The checks' keys (the metrics' memo): equal for equal labels of one
+ * engine, different for another check, verdict or engine. */
+TEST(guard_engine_check_keys)
+{
+    cfg_guard_policy v[1] = { pol("privacy", IN, D_PII_SECRETS, 2, "redact") };
+    guard_engine *a = engine(v, 1), *b = engine(v, 1);
+    guard_check c = { .policy = 0, .detector = GD_PII, .stage = GS_INPUT, .verdict = GA_NONE, .enforced = true };
+    guard_check d = c;
+    uint64_t k = guard_check_key(a, &c);
+    CHECK(k != 0);
+    CHECK(guard_check_key(a, &d) == k);
+    d.detector = GD_SECRETS;
+    CHECK(guard_check_key(a, &d) != k);
+    d = c, d.verdict = GA_REDACT;
+    CHECK(guard_check_key(a, &d) != k);
+    d = c, d.error = true;
+    CHECK(guard_check_key(a, &d) != k);
+    d = c, d.enforced = false;
+    CHECK(guard_check_key(a, &d) != k);
+    CHECK(guard_check_key(b, &c) != k);
+    d = c, d.policy = 1; /* no such policy */
+    CHECK(guard_check_key(a, &d) == 0);
+    guard_engine_free(a);
+    guard_engine_free(b);
+}
+
 TEST(guard_engine_redact_overlap)
 {
     static const char *words[] = { "example" };

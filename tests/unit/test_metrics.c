@@ -367,6 +367,52 @@ TEST(metrics_upstream_errors_and_retries_from_attempt_spans)
     metrics_shutdown();
 }
 
+/* Guardrail checks are counted by their labels through a small cache keyed
+ * by span_rec.guard_key: 40 label sets (more than the cache holds, so
+ * slots are shared and taken over) observed in a shuffled order each count
+ * exactly; a span without a key counts by its labels too. */
+TEST(metrics_guardrail_checks_by_key)
+{
+    CHECK_INT(metrics_init(1), ERR_OK);
+    enum { NSETS = 40, ROUNDS = 5 };
+    for (int r = 0; r < ROUNDS; r++) {
+        trace_rec *t = req("m", "p");
+        trace_add_span(t, SPAN_REQUEST, t->start_ns);
+        for (int k = 0; k < NSETS; k++) {
+            int i = (k * 7 + r * 3) % NSETS; /* every set once per round, in another order */
+            span_rec *sp = trace_add_span(t, SPAN_GUARDRAIL, t->start_ns);
+            if (!sp) { /* a full trace: observe it and start another */
+                metrics_observe(0, t);
+                trace_free(t);
+                t = req("m", "p");
+                trace_add_span(t, SPAN_REQUEST, t->start_ns);
+                sp = trace_add_span(t, SPAN_GUARDRAIL, t->start_ns);
+            }
+            snprintf(sp->guard_policy, sizeof sp->guard_policy, "policy-%d", i);
+            snprintf(sp->guard_detector, sizeof sp->guard_detector, "pii");
+            snprintf(sp->guard_stage, sizeof sp->guard_stage, "input");
+            snprintf(sp->guard_verdict, sizeof sp->guard_verdict, i % 2 ? "pass" : "redact");
+            snprintf(sp->guard_mode, sizeof sp->guard_mode, "enforce");
+            sp->guard_key = i == 0 ? 0 : ((uint64_t)9 << 32) | (uint64_t)i << 16;
+        }
+        metrics_observe(0, t);
+        trace_free(t);
+    }
+    char *s = render();
+    for (int i = 0; i < NSETS; i++) {
+        char name[200];
+        snprintf(name, sizeof name,
+                 "genaiops_guardrail_checks_total{policy=\"policy-%d\",detector=\"pii\",stage=\"input\",verdict=\"%s\","
+                 "mode=\"enforce\"}",
+                 i, i % 2 ? "pass" : "redact");
+        if (sample(s, name) != ROUNDS)
+            test_fail(__FILE__, __LINE__, "%s: %g, expected %d", name, sample(s, name), ROUNDS);
+    }
+    CHECK_INT(count_lines_starting(s, "genaiops_guardrail_checks_total{"), NSETS);
+    free(s);
+    metrics_shutdown();
+}
+
 TEST(metrics_failed_request_duration_has_error_type)
 {
     CHECK_INT(metrics_init(1), ERR_OK);
