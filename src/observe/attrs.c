@@ -38,6 +38,8 @@ typedef enum field_kind {
 
 typedef struct attr_row {
     const char *name;
+    const char *key;  /* the name as a JSON member key: "\"name\":" (names need no escapes) */
+    size_t keylen;
     field_kind kind;
     size_t off;      /* of the field */
     size_t size;     /* of the field (char arrays) */
@@ -45,17 +47,18 @@ typedef struct attr_row {
 } attr_row;
 
 #define FIELD(type, f) offsetof(type, f), sizeof(((type *)0)->f)
-#define TSTR(name, f)       { name, F_STR, FIELD(trace_rec, f), 0 }
-#define TLIST(name, f)      { name, F_STR_LIST, FIELD(trace_rec, f), 0 }
-#define TLL(name, f)        { name, F_LL_KNOWN, FIELD(trace_rec, f), 0 }
-#define TLLHAS(name, f, h)  { name, F_LL_HAS, FIELD(trace_rec, f), offsetof(trace_rec, h) }
-#define TDBLHAS(name, f, h) { name, F_DBL_HAS, FIELD(trace_rec, f), offsetof(trace_rec, h) }
-#define TINT(name, f)       { name, F_INT_POS, FIELD(trace_rec, f), 0 }
-#define TBOOL(name, f)      { name, F_BOOL, FIELD(trace_rec, f), 0 }
-#define TSECS(name, f)      { name, F_NS_SECONDS, FIELD(trace_rec, f), 0 }
-#define TMICROS(name, f)    { name, F_NS_MICROS, FIELD(trace_rec, f), 0 }
-#define SSTR(name, f)       { name, F_STR, FIELD(span_rec, f), 0 }
-#define SINT(name, f)       { name, F_INT_POS, FIELD(span_rec, f), 0 }
+#define NAME(name) name, "\"" name "\":", sizeof("\"" name "\":") - 1
+#define TSTR(name, f)       { NAME(name), F_STR, FIELD(trace_rec, f), 0 }
+#define TLIST(name, f)      { NAME(name), F_STR_LIST, FIELD(trace_rec, f), 0 }
+#define TLL(name, f)        { NAME(name), F_LL_KNOWN, FIELD(trace_rec, f), 0 }
+#define TLLHAS(name, f, h)  { NAME(name), F_LL_HAS, FIELD(trace_rec, f), offsetof(trace_rec, h) }
+#define TDBLHAS(name, f, h) { NAME(name), F_DBL_HAS, FIELD(trace_rec, f), offsetof(trace_rec, h) }
+#define TINT(name, f)       { NAME(name), F_INT_POS, FIELD(trace_rec, f), 0 }
+#define TBOOL(name, f)      { NAME(name), F_BOOL, FIELD(trace_rec, f), 0 }
+#define TSECS(name, f)      { NAME(name), F_NS_SECONDS, FIELD(trace_rec, f), 0 }
+#define TMICROS(name, f)    { NAME(name), F_NS_MICROS, FIELD(trace_rec, f), 0 }
+#define SSTR(name, f)       { NAME(name), F_STR, FIELD(span_rec, f), 0 }
+#define SINT(name, f)       { NAME(name), F_INT_POS, FIELD(span_rec, f), 0 }
 
 /* The root span: the whole request. */
 static const attr_row root_rows[] = {
@@ -100,7 +103,7 @@ static const attr_row attempt_rows[] = {
     SSTR("error.type", error_type),
 };
 
-#define SLIST(name, f)      { name, F_STR_LIST, FIELD(span_rec, f), 0 }
+#define SLIST(name, f)      { NAME(name), F_STR_LIST, FIELD(span_rec, f), 0 }
 static const attr_row guard_rows[] = {
     SSTR("genaiops.guardrail.policy", guard_policy),
     SSTR("genaiops.guardrail.detector", guard_detector),
@@ -278,19 +281,22 @@ static void put_ll(buf *out, long long v)
     buf_append(out, t + n, sizeof t - n);
 }
 
+/* s as a JSON string, escaped straight into out: one pass when the room
+ * for the plain case is there (reserved first), a second when escapes made
+ * it longer. */
 static void put_str(buf *out, const char *s, size_t n)
 {
-    char tmp[512];
-    size_t need = jscan_escape(tmp, sizeof tmp, s, n);
-    if (need <= sizeof tmp) {
-        buf_append(out, tmp, need);
+    if (buf_reserve(out, n + 2) != ERR_OK)
         return;
-    }
-    if (buf_reserve(out, need) == ERR_OK) {
+    size_t room = out->cap - out->len - 1; /* buf keeps a byte for its NUL */
+    size_t need = jscan_escape(out->p + out->len, room, s, n);
+    if (need > room) {
+        if (buf_reserve(out, need) != ERR_OK)
+            return;
         jscan_escape(out->p + out->len, need, s, n);
-        out->len += need;
-        out->p[out->len] = '\0';
     }
+    out->len += need;
+    out->p[out->len] = '\0';
 }
 
 static void put_real(buf *out, double d)
@@ -352,8 +358,7 @@ static bool row_write(const attr_row *r, const void *rec, bool first, buf *out)
     }
     if (!first)
         buf_append(out, ",", 1);
-    put_str(out, r->name, strlen(r->name));
-    buf_append(out, ":", 1);
+    buf_append(out, r->key, r->keylen);
     switch (r->kind) {
     case F_STR:
         put_str(out, f, n);
