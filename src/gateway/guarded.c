@@ -193,6 +193,20 @@ static void tool_call_sites(sites *s, jval calls, guard_stage st, guard_role rol
 static bool openai_message_sites(sites *s, jval messages);
 static void recorded_message_sites(sites *s, const gw_msg *m, int n);
 
+static bool span_in(jval v, jval body) { return !v.type || (v.p >= body.p && v.len <= body.len && v.p - body.p <= (ptrdiff_t)(body.len - v.len)); }
+
+/* Whether every span the decoder recorded lies in this body (a body
+ * written again, as a rendered prompt's is, must not be read through the
+ * spans of the one before). */
+static bool recorded_in(const gw_request *rq, jval body)
+{
+    for (int i = 0; i < rq->nmsgs && i < GW_MSGS; i++)
+        if (!span_in(rq->msgs[i].role, body) || !span_in(rq->msgs[i].content, body) ||
+            !span_in(rq->msgs[i].tool_calls, body))
+            return false;
+    return true;
+}
+
 static void request_sites(sites *s, gw_endpoint ep, api_format fmt, jval root, jval hint, const gw_request *rq)
 {
     jval v;
@@ -201,7 +215,7 @@ static void request_sites(sites *s, gw_endpoint ep, api_format fmt, jval root, j
             content_sites(s, hint.type ? hint : v, GS_INPUT, GR_USER, -1, 0);
         return;
     }
-    if (rq && rq->nmsgs > 0 && fmt == API_OPENAI) {
+    if (rq && rq->nmsgs > 0 && fmt == API_OPENAI && recorded_in(rq, root)) {
         recorded_message_sites(s, rq->msgs, rq->nmsgs);
         return;
     }

@@ -325,6 +325,7 @@ err_code gw_prompt_apply(prompt_server *ps, const gw_request *rq, const char *bo
     err_code rc = ERR_OK;
     size_t model_off = 0, model_len = 0, msgs_off = 0;
     gw_request nrq = *rq;        /* what the decoder found stays; the spans move */
+    nrq.nmsgs = -1;              /* the recorded messages are the client's, in the old body */
     nrq.has_prompt = false;
     nrq.prompt_at = NULL;
     nrq.prompt_len = 0;

@@ -185,3 +185,51 @@ deployments:
     assert.ok(back, 'the rollback is served within a second');
   });
 });
+
+// A rendered prompt is a new body: the input guardrails scan its messages
+// (the template's, the variables', the client's appended ones), not the
+// messages of the body the client sent.
+describe('prompts under input guardrails', () => {
+  let gw;
+  const KEY = 'sk-proj-Ab3dEf6hIj9kLm2nOp5qRs8tUv1wXy4zAb7cDe0fGh3iJk6';
+  before(async () => {
+    gw = await startGateway({
+      config: `
+server: { listen: @LISTEN@, workers: 1, admin_key: ${ADMIN} }
+telemetry: { capture_content: on }
+prompts: { poll_ms: 50ms }
+guardrails:
+  policies:
+    - { name: input-privacy, stage: input, detectors: [pii, secrets], action: redact }
+`,
+    });
+    const r = await api(gw, '/api/v1/prompts', 'POST', {
+      name: 'guarded/answer', type: 'chat',
+      messages: [{ role: 'system', content: 'Escalate to ops@acme.example.com for {{company}}.' }, { role: 'user', content: '{{question}}' }],
+      config: { model: 'sim/echo' }, labels: ['production'],
+    });
+    assert.equal(r.status, 201, JSON.stringify(r.body));
+  });
+  after(() => gw?.stop());
+
+  it('redacts the rendered messages and the appended ones', async () => {
+    const body = {
+      prompt: { name: 'guarded/answer', label: 'production', variables: { company: 'Acme', question: 'mail jane.doe@example.com' } },
+      messages: [{ role: 'user', content: `key ${KEY}` }],
+    };
+    const served = await eventually(async () => (await chat(gw, body)).status === 200, 1000);
+    assert.ok(served, 'the saved prompt is served within a second');
+    for (const rid of ['pg-guard-1', 'pg-guard-2']) { // the second time the system prompt comes from the memo
+      const r = await chat(gw, body, rid);
+      assert.equal(r.status, 200, JSON.stringify(r.body));
+      assert.equal(r.body.choices[0].message.content, 'key <API_KEY_1>');
+      const t = await traceOf(gw, rid);
+      assert.ok(t, 'trace stored');
+      assert.deepEqual(json(t.input_messages), [
+        { role: 'system', content: 'Escalate to <EMAIL_1> for Acme.' },
+        { role: 'user', content: 'mail <EMAIL_2>' },
+        { role: 'user', content: 'key <API_KEY_1>' },
+      ]);
+    }
+  });
+});
