@@ -482,15 +482,21 @@ static void recorded_message_sites(sites *s, const gw_msg *m, int n)
     for (int i = 0; i < n; i++) {
         size_t first = s->n;
         w->where = i;
-        if (m[i].content.type == J_STRING) {
-            add_site(s, m[i].content, GS_INPUT, GR_OTHER, i);
-        } else if (m[i].content.type == J_ARRAY) {
-            jscan_walk_init(&w->j, m[i].content.p, m[i].content.len);
-            w_content(w);
-        }
-        if (m[i].tool_calls.type == J_ARRAY) {
-            jscan_walk_init(&w->j, m[i].tool_calls.p, m[i].tool_calls.len);
-            w_calls(w);
+        /* in the body's order, as the walk finds them (the sites' order
+         * numbers the placeholders) */
+        bool calls_first = m[i].tool_calls.type && m[i].content.type && m[i].tool_calls.p < m[i].content.p;
+        for (int k = 0; k < 2; k++) {
+            if ((k == 0) != calls_first) {
+                if (m[i].content.type == J_STRING) {
+                    add_site(s, m[i].content, GS_INPUT, GR_OTHER, i);
+                } else if (m[i].content.type == J_ARRAY) {
+                    jscan_walk_init(&w->j, m[i].content.p, m[i].content.len);
+                    w_content(w);
+                }
+            } else if (m[i].tool_calls.type == J_ARRAY) {
+                jscan_walk_init(&w->j, m[i].tool_calls.p, m[i].tool_calls.len);
+                w_calls(w);
+            }
         }
         guard_role r = role_of(m[i].role);
         for (size_t x = first; x < s->n; x++)

@@ -243,6 +243,9 @@ TEST(guarded_request_sites_from_decoder_match_own_walk)
           "{\"role\":\"user\",\"content\":\"3\"},{\"role\":\"user\",\"content\":\"4\"},{\"role\":\"user\",\"content\":\"5\"},"
           "{\"role\":\"user\",\"content\":\"6\"},{\"role\":\"user\",\"content\":\"7\"},{\"role\":\"user\",\"content\":\"8\"},"
           "{\"role\":\"user\",\"content\":\"9 c@d.example.com\"}]}", -1 },
+        /* tool calls before the content: the sites (and placeholders) in the body's order */
+        { "{\"model\":\"m\",\"messages\":[{\"role\":\"assistant\",\"tool_calls\":[{\"function\":{\"arguments\":"
+          "\"{\\\"to\\\":\\\"g@h.example.com\\\"}\"}}],\"content\":\"i@j.example.com\"}]}", 1 },
     };
     for (size_t i = 0; i < countof(cases); i++) {
         const char *body = cases[i].body;
